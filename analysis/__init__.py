@@ -1,0 +1,1 @@
+"""bayesvae.analysis: measuring and showing a fitted pair (ELBO terms, evidence, posteriors, pictures)."""

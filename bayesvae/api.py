@@ -1,0 +1,182 @@
+"""The Python API: ``fit`` trains a pair and returns the same :class:`~bayesvae.run.Run` that ``load_run`` gives.
+
+``model``/``guide`` may be built-in names, ``"script.py:function"`` references, or functions defined
+in a ``.py`` file (the file is copied into the run and imported afresh, exactly as the command line
+does, so a run is reproducible after the file is edited). Functions without a file (a notebook cell)
+train in memory only (``out=None``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pyro
+
+from bayesvae.inference.train import Interrupted, TrainOptions, TrainState, check_training_setup, train
+from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
+from bayesvae.models.errors import BadInput
+from bayesvae.models.pair import Pair
+from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
+
+from .config import CODE_DIR, DataSpec, RunConfig
+from .data import Dataset, load_dataset
+from .run import (Run, build_run_pair, check_writable, copy_scripts, default_device, load_run, prepare_run_dir,
+                  save_pictures, save_state, write_config)
+
+_MODEL_KEYS = {"prior", "likelihood", "likelihood_scale", "net", "hidden", "latent_dim"}
+_TRAIN_KEYS = set(TrainOptions.__dataclass_fields__)
+
+
+def _callable_ref(fn: Callable, role: str) -> str | None:
+    """``"file.py:name"`` for a function (or ``obj.method``) defined at the top of a .py file, else None."""
+    target = getattr(fn, "__self__", None)
+    module = sys.modules.get(getattr(target if target is not None else fn, "__module__", None) or "")
+    if module is None and target is not None:
+        module = sys.modules.get(type(target).__module__)
+    source = getattr(module, "__file__", None)
+    if not source or not source.endswith(".py"):
+        return None
+    for name, value in vars(module).items():
+        if target is None and value is fn:
+            return f"{source}:{name}"
+        if target is not None and value is target:
+            return f"{source}:{name}.{fn.__name__}"
+    return None
+
+
+def _definition(value, role: str) -> tuple[str, Callable | None]:
+    """(reference for config.json, in-memory callable or None) for a ``model=``/``guide=`` argument."""
+    default = BUILTIN_MODEL if role == "model" else "normal"
+    if value is None:
+        return default, None
+    if isinstance(value, (str, Path)):
+        return str(value), None
+    if callable(value):
+        ref = _callable_ref(value, role)
+        return (ref, None) if ref else (f"<in-memory {role}>", value)
+    raise BadInput(f"{role}= must be a name, 'script.py:function' or a function, got {type(value).__name__}")
+
+
+def _code_entries(spec: ModelSpec) -> tuple[ModelSpec, dict, dict[str, Path]]:
+    """Point the spec's scripts at their RUN/code/ copies: (saved spec, config.json code entries, sources)."""
+    code, sources, refs, files = {}, {}, {}, {}
+    for role, ref in spec.code_refs.items():
+        path, name = split_code_ref(ref)
+        path = path.resolve()
+        if path not in files:  # one copy per script, named after it
+            file = f"{CODE_DIR}/{path.name}"
+            files[path] = file if file not in files.values() else f"{CODE_DIR}/{role}_{path.name}"
+        code[role] = {"file": files[path], "sha256": sha256_file(path)}
+        sources[role] = path
+        refs[role] = f"{files[path]}:{name}"
+    return ModelSpec.from_dict({**spec.to_dict(), **refs}), code, sources
+
+
+def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path | None = None, *,
+        data_dir: str | None = None, download: bool = True, device: str | None = None, force: bool = False,
+        progress: bool | None = None, log: Callable[[str], None] | None = None, **options) -> Run:
+    """Train a model/guide pair by SVI and return the :class:`Run`.
+
+    ``options`` are the command line's: ``prior``, ``likelihood``, ``likelihood_scale``, ``net``,
+    ``hidden``, ``latent_dim`` (built-in parts) and ``elbo``, ``particles``, ``beta``, ``beta0``,
+    ``warmup_epochs``, ``epochs``, ``batch_size``, ``lr``, ``seed``, ``binarize`` (training).
+    With ``out`` the run is written there (see :mod:`bayesvae.run`) and can be resumed.
+    """
+    log = log or print
+    unknown = sorted(set(options) - _MODEL_KEYS - _TRAIN_KEYS)
+    if unknown:
+        raise BadInput(f"unknown option(s) {', '.join(unknown)}")
+    model_ref, model_fn = _definition(model, "model")
+    guide_ref, guide_fn = _definition(guide, "guide")
+    in_memory = model_fn is not None or guide_fn is not None
+    if in_memory and out is not None:
+        raise BadInput("a model/guide defined outside a .py file cannot be saved with its run: "
+                       "put it in a script, or pass out=None")
+    model_options = {k: v for k, v in options.items() if k in _MODEL_KEYS}
+    if "hidden" in model_options:
+        model_options["hidden"] = tuple(model_options["hidden"]) if not isinstance(model_options["hidden"], int) \
+            else (model_options["hidden"],)
+    spec = ModelSpec(model=BUILTIN_MODEL if model_fn else model_ref, guide="normal" if guide_fn else guide_ref,
+                     **model_options)
+    training = TrainOptions(**{k: v for k, v in options.items() if k in _TRAIN_KEYS})
+    device = device or default_device()
+
+    dataset = data if isinstance(data, Dataset) else load_dataset(str(data), data_dir, download)
+    if dataset.note:
+        log(f"note: {dataset.note}")
+    dataset.to(device)
+    data_spec = DataSpec(_data_ref(data, dataset), str(Path(data_dir).resolve()) if data_dir else None)
+
+    if in_memory:
+        pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, training.seed)
+    else:
+        pair = build_run_pair(spec, dataset.image_shape, training.seed, None, device)
+    for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training):
+        log(note)
+
+    saved_spec, code, sources = _code_entries(spec) if out is not None else (spec, {}, {})
+    config = RunConfig(data_spec, saved_spec, training, dataset.image_shape, code)
+    run_dir = None
+    if out is not None:
+        run_dir = Path(out)
+        check_writable(run_dir)
+        prepare_run_dir(run_dir, force)
+        copy_scripts(code, sources, run_dir)
+        write_config(run_dir, config)
+    run = Run(config, pair, None, run_dir, device, dataset)
+    return _train_run(run, TrainState(), progress, log)
+
+
+def _data_ref(data, dataset: Dataset) -> str:
+    if isinstance(data, Dataset):
+        return dataset.name
+    path = Path(str(data))
+    return str(path.resolve()) if path.suffix == ".npz" or path.is_dir() else str(data)
+
+
+def _in_memory_pair(spec: ModelSpec, image_shape, device: str, model_fn, guide_fn, seed: int) -> Pair:
+    built = build_run_pair(spec, image_shape, seed, None, "cpu")
+    pair = Pair(model_fn or built.model, guide_fn or built.guide, modules=built.modules,
+                definitions={"model": model_fn or built.definitions["model"],
+                             "guide": guide_fn or built.definitions["guide"]})
+    return pair.to(device)
+
+
+def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False, device: str | None = None,
+           progress: bool | None = None, log: Callable[[str], None] | None = None) -> Run:
+    """Continue the run in ``path`` from its last checkpoint (optionally to a new total of ``epochs``)."""
+    log = log or print
+    run = load_run(path, trust_code=trust_code, device=device)
+    if epochs is not None and epochs != run.config.training.epochs:
+        training = TrainOptions.from_dict({**run.config.training.to_dict(), "epochs": epochs})
+        run.config = RunConfig(run.config.data, run.config.model, training, run.config.image_shape, run.config.code)
+        write_config(run.path, run.config)
+    state = run.state or TrainState()
+    if state.epoch >= run.config.training.epochs and state.step == 0:
+        log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
+        return run
+    check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training)
+    if run.state is not None:
+        save_state(run.path, run.pair, state)   # metrics.csv re-derived from the checkpoint
+    return _train_run(run, state, progress, log)
+
+
+def _train_run(run: Run, state: TrainState, progress, log) -> Run:
+    save = (lambda s: save_state(run.path, run.pair, s)) if run.path else None
+    if state.torch_rng is None:  # a fresh start draws the same numbers however it was set up
+        pyro.set_rng_seed(run.config.training.seed)
+    started = time.perf_counter()
+    try:
+        run.state = train(run.pair, run.data.train_x, run.data.test_x, run.config.training, state, save,
+                          log=None if log is print else log, progress=progress)
+    except Interrupted as stop:
+        run.state = stop.state
+        raise
+    if run.path is not None:
+        save_pictures(run)
+        log(f"trained {run.config.training.epochs} epochs in {time.perf_counter() - started:.1f} s; run in {run.path}")
+    return run

@@ -1,0 +1,1 @@
+"""bayesvae.inference: fitting a pair (SVI with Pyro's ELBOs, β weighting, checkpoints)."""

@@ -1,0 +1,70 @@
+"""The training objectives, all Pyro's own ELBOs (a loss is −objective, summed over the batch, in nats).
+
+* ``mc``       — ``Trace_ELBO``: E_q[log p(x|z) + log p(z) − log q(z|x)], all terms Monte Carlo.
+* ``analytic`` — ``TraceMeanField_ELBO``: E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) with the KL in closed
+  form where torch knows it (Normal guide, Normal prior); elsewhere Pyro estimates that site's KL by
+  Monte Carlo, and :func:`analytic_kl_note` says so before training.
+* ``iwae``     — ``RenyiELBO(alpha=0)``: log (1/K) Σ_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x), per image
+  (Burda et al. 2015); K = ``particles``.
+
+Particles are vectorized (a particle plate left of the data plate).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import pyro.infer
+from pyro import poutine
+from torch.distributions import kl_divergence
+
+from bayesvae.models.errors import BadInput
+from bayesvae.models.families import family_name
+from bayesvae.models.sites import LATENT, MAX_PLATE_NESTING
+
+OBJECTIVES = ("mc", "analytic", "iwae")
+DEFAULT_PARTICLES = {"mc": 1, "analytic": 1, "iwae": 5}
+
+
+def check_objective(kind: str, particles: int | None) -> int:
+    """Validate ``--elbo``/``--particles``; returns the number of particles (default per objective)."""
+    if kind not in OBJECTIVES:
+        raise BadInput(f"unknown --elbo {kind!r}; choose one of: {', '.join(OBJECTIVES)}")
+    if particles is None:
+        return DEFAULT_PARTICLES[kind]
+    if isinstance(particles, bool) or not isinstance(particles, int) or particles < 1:
+        raise BadInput(f"--particles must be a whole number ≥ 1, got {particles!r}")
+    return particles
+
+
+def make_elbo(kind: str, particles: int | None = None) -> pyro.infer.ELBO:
+    """Pyro's ELBO for ``kind`` in :data:`OBJECTIVES` with ``particles`` vectorized samples per image."""
+    particles = check_objective(kind, particles)
+    common = dict(num_particles=particles, vectorize_particles=True, max_plate_nesting=MAX_PLATE_NESTING)
+    if kind == "mc":
+        return pyro.infer.Trace_ELBO(**common)
+    if kind == "analytic":
+        return pyro.infer.TraceMeanField_ELBO(**common)
+    return pyro.infer.RenyiELBO(alpha=0, **common)
+
+
+def analytic_kl_available(guide_trace: poutine.Trace, model_trace: poutine.Trace) -> bool:
+    """True when torch has KL(q(z|x) ‖ p(z)) in closed form for the latent site of these traces."""
+    try:
+        kl_divergence(guide_trace.nodes[LATENT]["fn"], model_trace.nodes[LATENT]["fn"])
+    except NotImplementedError:
+        return False
+    return True
+
+
+def analytic_kl_note(kind: str, guide_trace: poutine.Trace, model_trace: poutine.Trace) -> str | None:
+    """The line to print when ``--elbo analytic`` cannot be analytic for this pair (None when it can)."""
+    if kind != "analytic" or analytic_kl_available(guide_trace, model_trace):
+        return None
+    q, p = family_name(guide_trace.nodes[LATENT]["fn"]), family_name(model_trace.nodes[LATENT]["fn"])
+    return (f"note: KL({q} guide ‖ {p} prior) has no closed form: --elbo analytic estimates this KL by "
+            f"Monte Carlo (log q − log p at z ~ q), like --elbo mc")
+
+
+def loss_is_finite(loss: float | torch.Tensor) -> bool:
+    return bool(torch.isfinite(torch.as_tensor(loss)).all())

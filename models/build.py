@@ -1,0 +1,128 @@
+"""Building a model/guide pair from a :class:`ModelSpec`: built-in parts or a user's script, one path.
+
+The built-in definitions (``Model`` with a prior, a decoder and a likelihood; a guide on an encoder)
+and a user's ``model``/``guide`` functions come out as the same :class:`~.pair.Pair`, so training
+and diagnostics never ask where a definition came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+from torch import nn
+
+from .errors import BadInput
+from .guides import GUIDES, make_guide
+from .likelihoods import LIKELIHOODS, make_likelihood
+from .model import Model
+from .networks import NETWORKS, make_decoder, make_encoder
+from .pair import Pair
+from .priors import PRIORS, make_prior
+from .user_code import get_callable, is_code_ref, load_script, split_code_ref
+
+BUILTIN_MODEL = "builtin"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines a pair; saved in a run's config.json.
+
+    ``model`` is ``"builtin"`` (prior × decoder × likelihood below) or ``"script.py:function"``;
+    ``guide`` is a name in :data:`~.guides.GUIDES` or ``"script.py:function"``.
+    """
+
+    model: str = BUILTIN_MODEL
+    guide: str = "normal"
+    prior: str = "normal"
+    likelihood: str = "bernoulli"
+    likelihood_scale: float = 0.1
+    net: str = "mlp"
+    hidden: tuple[int, ...] = (400,)
+    latent_dim: int = 16
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise BadInput(f"--latent-dim must be a whole number ≥ 1, got {self.latent_dim!r}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise BadInput(f"--hidden needs one or more layer widths ≥ 1, got {list(self.hidden)}")
+        if self.model != BUILTIN_MODEL and not is_code_ref(self.model):
+            raise BadInput(f"--model must be {BUILTIN_MODEL!r} or a script, e.g. my_vae.py:model; got {self.model!r}")
+        if not is_code_ref(self.guide) and self.guide not in GUIDES:
+            raise BadInput(f"unknown --guide {self.guide!r}; choose one of: {', '.join(GUIDES)} "
+                           f"or a script, e.g. my_vae.py:guide")
+        for option, value, names in (("--prior", self.prior, PRIORS), ("--likelihood", self.likelihood, LIKELIHOODS),
+                                     ("--net", self.net, NETWORKS)):
+            if value not in names:
+                raise BadInput(f"unknown {option} {value!r}; choose one of: {', '.join(names)}")
+        if not (isinstance(self.likelihood_scale, (int, float)) and math.isfinite(self.likelihood_scale)
+                and self.likelihood_scale > 1e-3):
+            raise BadInput(f"--likelihood-scale must be a number above 0.001, got {self.likelihood_scale!r}")
+
+    @property
+    def code_refs(self) -> dict[str, str]:
+        """``{"model": ref, "guide": ref}`` for the parts that come from a user's script."""
+        return {role: ref for role, ref in (("model", self.model), ("guide", self.guide)) if is_code_ref(ref)}
+
+    @property
+    def builtin_model(self) -> bool:
+        return self.model == BUILTIN_MODEL
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInput(f"unknown model settings {unknown}")
+        return cls(**data)
+
+
+def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | None = None) -> Pair:
+    """Build the pair for ``spec`` and images of shape ``(C, H, W)``; model first, then guide.
+
+    Scripts are resolved against ``base_dir`` when their path is relative. Importing a script runs it:
+    callers only pass scripts the user asked for or trusted.
+    """
+    scripts: dict[Path, object] = {}
+    modules: list[nn.Module] = []
+
+    def from_script(ref: str):
+        path, name = split_code_ref(ref)
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        if path not in scripts:
+            scripts[path] = load_script(path)
+            modules.extend(v for v in vars(scripts[path]).values() if isinstance(v, nn.Module))
+        return get_callable(scripts[path], name, path)
+
+    if spec.builtin_model:
+        model = Model(make_prior(spec.prior, spec.latent_dim),
+                      make_decoder(spec.net, spec.latent_dim, image_shape, spec.hidden),
+                      make_likelihood(spec.likelihood, spec.likelihood_scale))
+        modules.append(model)
+        model_definition: object = model
+    else:
+        model = model_definition = from_script(spec.model)
+    if is_code_ref(spec.guide):
+        guide = guide_definition = from_script(spec.guide)
+    else:
+        guide = make_guide(spec.guide, make_encoder(spec.net, image_shape, spec.hidden), spec.latent_dim)
+        modules.append(guide)
+        guide_definition = guide
+    return Pair(model, guide, modules=_unique(modules),
+                definitions={"model": model_definition, "guide": guide_definition})
+
+
+def _unique(modules: list[nn.Module]) -> list[nn.Module]:
+    seen: dict[int, nn.Module] = {}
+    for module in modules:
+        seen.setdefault(id(module), module)
+    return list(seen.values())

@@ -1,0 +1,80 @@
+"""Likelihoods p(x | z): modules turning a decoder's unconstrained output into a distribution over images.
+
+Each returns a distribution with event shape ``(C, H, W)``, so ``log_prob`` is one number per image:
+the sum over pixels, in nats. Which pixels a likelihood can score is its distribution's ``support``
+(Bernoulli: {0, 1}); training checks the data against it before starting.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pyro.distributions as dist
+
+from .errors import BadInput
+
+
+class BernoulliLikelihood(nn.Module):
+    """p(x | z) = Π_i Bernoulli(x_i; σ(f(z)_i)) for binary pixels; f(z) are logits (stable for any size)."""
+
+    def forward(self, logits: torch.Tensor) -> dist.Distribution:
+        return dist.Bernoulli(logits=logits).to_event(3)
+
+
+class ContinuousBernoulliLikelihood(nn.Module):
+    """p(x | z) = Π_i CB(x_i; λ_i), the normalized Bernoulli-shaped density on [0, 1] (Loaiza-Ganem &
+    Cunningham 2019) for grey levels; f(z) are logits. A density: log p can be positive."""
+
+    def forward(self, logits: torch.Tensor) -> dist.Distribution:
+        return dist.ContinuousBernoulli(logits=logits).to_event(3)
+
+
+class GaussianLikelihood(nn.Module):
+    """p(x | z) = Π_i N(x_i; σ(f(z)_i), s²) with a fixed pixel scale s (a density on grey levels)."""
+
+    def __init__(self, scale: float = 0.1):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, pre_mean: torch.Tensor) -> dist.Distribution:
+        return dist.Normal(torch.sigmoid(pre_mean), self.scale).to_event(3)
+
+
+class LearnedGaussianLikelihood(nn.Module):
+    """p(x | z) = Π_i N(x_i; σ(f(z)_i), s²) with one learned scale s = 10⁻³ + softplus(ρ), starting at ``scale``.
+
+    The floor 10⁻³ keeps s from collapsing onto pixels that never vary (the density would grow without bound).
+    """
+
+    def __init__(self, scale: float = 0.1):
+        super().__init__()
+        start = float(scale) - 1e-3
+        self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(start))))
+
+    def forward(self, pre_mean: torch.Tensor) -> dist.Distribution:
+        scale = 1e-3 + F.softplus(self.raw_scale)
+        return dist.Normal(torch.sigmoid(pre_mean), scale).to_event(3)
+
+
+LIKELIHOODS = {
+    "bernoulli": BernoulliLikelihood,
+    "continuous-bernoulli": ContinuousBernoulliLikelihood,
+    "gaussian": GaussianLikelihood,
+    "gaussian-learned": LearnedGaussianLikelihood,
+}
+
+
+def make_likelihood(name: str, scale: float = 0.1) -> nn.Module:
+    """The likelihood called ``name`` (one of :data:`LIKELIHOODS`); ``scale`` is the Gaussian pixel scale."""
+    if name not in LIKELIHOODS:
+        raise BadInput(f"unknown --likelihood {name!r}; choose one of: {', '.join(LIKELIHOODS)}")
+    if name.startswith("gaussian"):
+        if not (math.isfinite(scale) and scale > 1e-3):
+            raise BadInput(f"--likelihood-scale must be a number above 0.001, got {scale}")
+        return LIKELIHOODS[name](scale)
+    return LIKELIHOODS[name]()
+

@@ -1,0 +1,131 @@
+"""Encoder and decoder networks: deterministic maps, no probability in them.
+
+An *encoder* maps a batch of images ``(..., C, H, W)`` to features ``(..., out_features)``; a
+guide puts its distribution's heads on top. A *decoder* maps latents ``(..., latent_dim)`` to an
+unconstrained tensor ``(..., C, H, W)`` (logits or a pre-sigmoid mean) that a likelihood turns into
+p(x | z). Leading dimensions (data, Monte Carlo particles) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .errors import BadInput
+
+
+def _mlp(sizes: Sequence[int], last_activation: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if last_activation or i < len(sizes) - 2:
+            layers.append(nn.Softplus())
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    """Images ``(..., C, H, W)`` → features ``(..., hidden[-1])`` through Softplus layers."""
+
+    def __init__(self, image_shape: Sequence[int], hidden: Sequence[int]):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.out_features = hidden[-1]
+        self.net = _mlp([math.prod(image_shape), *hidden], last_activation=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(-len(self.image_shape)))
+
+
+class MLPDecoder(nn.Module):
+    """Latents ``(..., d)`` → unconstrained image-shaped output ``(..., C, H, W)``.
+
+    The classic 784-400-d VAE is ``MLPDecoder(d, (1, 28, 28), [400])`` with ``MLPEncoder``
+    mirroring it.
+    """
+
+    def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.net = _mlp([latent_dim, *reversed(hidden), math.prod(image_shape)], last_activation=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).unflatten(-1, self.image_shape)
+
+
+def _check_conv_shape(image_shape: Sequence[int]) -> None:
+    _, height, width = image_shape
+    if height % 4 or width % 4:
+        raise BadInput(
+            f"--net conv needs image sides divisible by 4 (28×28, 8×8, ...); these images are "
+            f"{height}×{width}: use --net mlp"
+        )
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 convolutions (H → H/4) then a dense layer: images → ``(..., hidden)`` features."""
+
+    def __init__(self, image_shape: Sequence[int], hidden: int = 256, channels: Sequence[int] = (32, 64)):
+        super().__init__()
+        _check_conv_shape(image_shape)
+        c, h, w = image_shape
+        self.image_shape = tuple(image_shape)
+        self.out_features = hidden
+        self.net = nn.Sequential(
+            nn.Conv2d(c, channels[0], 4, stride=2, padding=1), nn.Softplus(),
+            nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), nn.Softplus(),
+            nn.Flatten(),
+            nn.Linear(channels[1] * (h // 4) * (w // 4), hidden), nn.Softplus(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Convolutions take one batch dimension: fold the leading ones and unfold them after.
+        lead = x.shape[: -len(self.image_shape)]
+        return self.net(x.reshape(-1, *self.image_shape)).reshape(*lead, self.out_features)
+
+
+class ConvDecoder(nn.Module):
+    """A dense layer to a ``(64, H/4, W/4)`` map, then two stride-2 transposed convolutions to ``(C, H, W)``."""
+
+    def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: int = 256,
+                 channels: Sequence[int] = (32, 64)):
+        super().__init__()
+        _check_conv_shape(image_shape)
+        c, h, w = image_shape
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.Softplus(),
+            nn.Linear(hidden, channels[1] * (h // 4) * (w // 4)), nn.Softplus(),
+            nn.Unflatten(1, (channels[1], h // 4, w // 4)),
+            nn.ConvTranspose2d(channels[1], channels[0], 4, stride=2, padding=1), nn.Softplus(),
+            nn.ConvTranspose2d(channels[0], c, 4, stride=2, padding=1),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        lead = z.shape[:-1]
+        return self.net(z.reshape(-1, self.latent_dim)).reshape(*lead, *self.image_shape)
+
+
+NETWORKS = ("mlp", "conv")
+
+
+def make_encoder(net: str, image_shape: Sequence[int], hidden: Sequence[int]) -> nn.Module:
+    """The encoder body for ``net`` in :data:`NETWORKS` (conv nets use ``hidden[-1]`` dense units)."""
+    _check_net(net)
+    return MLPEncoder(image_shape, hidden) if net == "mlp" else ConvEncoder(image_shape, hidden[-1])
+
+
+def make_decoder(net: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]) -> nn.Module:
+    """The decoder for ``net`` in :data:`NETWORKS`, mirroring :func:`make_encoder`."""
+    _check_net(net)
+    if net == "mlp":
+        return MLPDecoder(latent_dim, image_shape, hidden)
+    return ConvDecoder(latent_dim, image_shape, hidden[-1])
+
+
+def _check_net(net: str) -> None:
+    if net not in NETWORKS:
+        raise BadInput(f"unknown --net {net!r}; choose one of: {', '.join(NETWORKS)}")

@@ -1,0 +1,72 @@
+"""Shared fixtures: the digits data, a small trained run, the real-MNIST folder when present, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor", category=FutureWarning)
+
+MNIST_DIR = os.environ.get("BAYESVAE_MNIST_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from bayesvae.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A digits VAE (2-D latent, 60 epochs) trained once for the whole session."""
+    import bayesvae
+
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    return bayesvae.fit(out=out, latent_dim=2, epochs=60, hidden=(128,), device="cpu", progress=False,
+                        log=lambda _: None)
+
+
+@pytest.fixture
+def mnist_dir():
+    if not MNIST_DIR or not Path(MNIST_DIR).is_dir():
+        pytest.skip("real MNIST not available (set BAYESVAE_MNIST_DIR)")
+    return Path(MNIST_DIR)
+
+
+class CLIResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"CLIResult(code={self.code}, err={self.err!r})"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``bayesvae ARGS`` in this process: returns exit code, stdout, stderr."""
+    from bayesvae.cli import main
+
+    def run(*args: str) -> CLIResult:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as stop:
+            code = stop.code
+        captured = capsys.readouterr()
+        return CLIResult(code, captured.out, captured.err)
+
+    return run
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: compare before/after to prove nothing was written."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
