@@ -108,7 +108,28 @@ class Interrupted(Exception):
 
 
 class Diverged(BadInput):
-    """The loss became NaN or infinite; the last good checkpoint was left as it was."""
+    """The loss or a gradient became NaN or infinite; the last good checkpoint was left as it was."""
+
+
+class _NonFiniteGradient(Exception):
+    pass
+
+
+class CheckedAdam(pyro.optim.PyroOptim):
+    """Pyro's Adam, refusing a NaN/Inf gradient before applying it.
+
+    ``SVI.step`` computes the gradients and applies them in one call, so the check sits in the
+    optimizer: a bad step never reaches the parameters (or the next checkpoint).
+    """
+
+    def __init__(self, lr: float):
+        super().__init__(torch.optim.Adam, {"lr": lr})
+
+    def __call__(self, params, *args, **kwargs):
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+            raise _NonFiniteGradient
+        return super().__call__(params, *args, **kwargs)
 
 
 def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions) -> list[str]:
@@ -166,7 +187,7 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
         torch.set_rng_state(state.torch_rng)
 
     weight = KLWeight()
-    optimizer = pyro.optim.Adam({"lr": options.lr})
+    optimizer = CheckedAdam(options.lr)
     if state.optimizer:
         optimizer.set_state(state.optimizer)
     svi = SVI(weight(pair.model), weight(pair.guide), optimizer, loss=make_elbo(options.elbo, options.particles))
@@ -187,12 +208,15 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                 batches = shuffled_batches(n, options.batch_size, data_rng)
                 started = time.perf_counter()
                 for step in range(state.step, steps_per_epoch):
-                    loss = svi.step(images[batches[step]])
+                    try:
+                        loss = svi.step(images[batches[step]])
+                    except _NonFiniteGradient:
+                        loss = math.nan
                     if not math.isfinite(loss):
                         raise Diverged(
-                            f"training diverged at epoch {epoch}, step {step + 1}: the loss is {loss}; "
-                            f"lower --lr (now {options.lr}) or, for a Gaussian likelihood, raise --likelihood-scale; "
-                            f"the last good checkpoint is kept")
+                            f"training diverged at epoch {epoch}, step {step + 1}: the loss or its gradient is "
+                            f"not finite; lower --lr (now {options.lr}) or, for a Gaussian likelihood, raise "
+                            f"--likelihood-scale; the last good checkpoint is kept")
                     state.partial_loss += loss
                     state.step = step + 1
                     bar.update()
