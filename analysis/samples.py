@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.utils import make_grid, save_image
 
 from pyro import poutine
 
@@ -52,6 +51,8 @@ def _upscaled(images: torch.Tensor, min_side: int = 56) -> torch.Tensor:
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int) -> None:
     """An image grid (small images upscaled, nearest neighbour) written atomically to ``path``."""
+    from torchvision.utils import make_grid, save_image  # torchvision takes ~1.5 s to import: only when drawing
+
     grid = make_grid(_upscaled(images.detach().float().cpu()), nrow=nrow, padding=2, pad_value=0.5)
     with atomic_path(path) as tmp:
         save_image(grid, tmp)

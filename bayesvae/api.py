@@ -9,7 +9,6 @@ train in memory only (``out=None``).
 from __future__ import annotations
 
 import inspect
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,27 +23,29 @@ from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
 from .config import CODE_DIR, DataSpec, RunConfig
 from .data import Dataset, load_dataset
-from .run import (Run, build_run_pair, check_writable, copy_scripts, default_device, load_run, prepare_run_dir,
-                  save_pictures, save_state, write_config)
+from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, default_device, load_run,
+                  remove_stale_temporaries, save_pictures, save_state, write_config)
 
 _MODEL_KEYS = {"prior", "likelihood", "likelihood_scale", "net", "hidden", "latent_dim"}
 _TRAIN_KEYS = set(TrainOptions.__dataclass_fields__)
 
 
-def _callable_ref(fn: Callable, role: str) -> str | None:
-    """``"file.py:name"`` for a function (or ``obj.method``) defined at the top of a .py file, else None."""
+def _callable_ref(fn: Callable) -> str | None:
+    """``"file.py:name"`` for a function (or ``obj.method``) defined at the top level of a .py file, else None."""
     target = getattr(fn, "__self__", None)
-    module = sys.modules.get(getattr(target if target is not None else fn, "__module__", None) or "")
-    if module is None and target is not None:
-        module = sys.modules.get(type(target).__module__)
-    source = getattr(module, "__file__", None)
-    if not source or not source.endswith(".py"):
+    function = getattr(fn, "__func__", fn)
+    namespace = getattr(function, "__globals__", None)
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        source = None
+    if namespace is None or not source or not source.endswith(".py"):
         return None
-    for name, value in vars(module).items():
+    for name, value in namespace.items():
         if target is None and value is fn:
             return f"{source}:{name}"
         if target is not None and value is target:
-            return f"{source}:{name}.{fn.__name__}"
+            return f"{source}:{name}.{function.__name__}"
     return None
 
 
@@ -56,7 +57,7 @@ def _definition(value, role: str) -> tuple[str, Callable | None]:
     if isinstance(value, (str, Path)):
         return str(value), None
     if callable(value):
-        ref = _callable_ref(value, role)
+        ref = _callable_ref(value)
         return (ref, None) if ref else (f"<in-memory {role}>", value)
     raise BadInput(f"{role}= must be a name, 'script.py:function' or a function, got {type(value).__name__}")
 
@@ -104,6 +105,8 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
                      **model_options)
     training = TrainOptions(**{k: v for k, v in options.items() if k in _TRAIN_KEYS})
     device = device or default_device()
+    if out is not None:
+        check_new_run_target(Path(out), force)  # before the (slow) work, so a bad --out fails at once
 
     dataset = data if isinstance(data, Dataset) else load_dataset(str(data), data_dir, download)
     if dataset.note:
@@ -123,10 +126,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     run_dir = None
     if out is not None:
         run_dir = Path(out)
-        check_writable(run_dir)
-        prepare_run_dir(run_dir, force)
-        copy_scripts(code, sources, run_dir)
-        write_config(run_dir, config)
+        create_run_dir(run_dir, config, sources, force)
     run = Run(config, pair, None, run_dir, device, dataset)
     return _train_run(run, TrainState(), progress, log)
 
@@ -151,6 +151,7 @@ def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False
     """Continue the run in ``path`` from its last checkpoint (optionally to a new total of ``epochs``)."""
     log = log or print
     run = load_run(path, trust_code=trust_code, device=device)
+    remove_stale_temporaries(run.path)
     if epochs is not None and epochs != run.config.training.epochs:
         training = TrainOptions.from_dict({**run.config.training.to_dict(), "epochs": epochs})
         run.config = RunConfig(run.config.data, run.config.model, training, run.config.image_shape, run.config.code)

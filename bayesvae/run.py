@@ -28,14 +28,14 @@ import pyro
 from bayesvae.analysis.samples import save_prior_samples, save_reconstructions
 from bayesvae.inference.batches import evaluation_images
 from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
-from bayesvae.inference.files import atomic_write_text
+from bayesvae.inference.files import atomic_write_bytes, atomic_write_text
 from bayesvae.inference.train import TrainState
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import sha256_file
 
-from .config import CODE_DIR, RunConfig, read_config
+from .config import RunConfig, read_config
 from .data import Dataset, load_dataset
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -97,9 +97,9 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / "config.json").is_file()
 
 
-def prepare_run_dir(path: Path, force: bool) -> None:
-    """Create ``path`` for a new run; an existing non-empty folder is replaced only with ``force`` and only
-    when it is a bayesvae run (``--force`` never empties an arbitrary folder)."""
+def check_new_run_target(path: Path, force: bool) -> None:
+    """Refuse an ``--out`` that cannot take a new run: a file, a non-empty folder without ``force``, a folder
+    that is not a bayesvae run even with ``force`` (it never empties an arbitrary folder), or no write access."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BadInput(f"--out {path} exists and is not a folder")
@@ -109,16 +109,7 @@ def prepare_run_dir(path: Path, force: bool) -> None:
                            f"or --resume {path} to continue it")
         if not is_run_dir(path):
             raise BadInput(f"{path} is not a bayesvae run (no config.json); refusing to empty it even with --force")
-        shutil.rmtree(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
-
-
-def check_writable(path: Path) -> None:
-    """Refuse early when ``path`` (or its nearest existing parent) cannot be written."""
-    probe = Path(path)
+    probe = path
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
@@ -127,15 +118,55 @@ def check_writable(path: Path) -> None:
         raise BadInput(f"cannot create run folder {path}: {probe} is not writable")
 
 
-def copy_scripts(config_code: dict, sources: dict[str, Path], run_dir: Path) -> None:
-    """Copy each user script into RUN/code/ (atomic), byte for byte (its SHA-256 is in config.json)."""
-    if config_code:
-        (run_dir / CODE_DIR).mkdir(exist_ok=True)
-    for role, entry in config_code.items():
-        atomic_write_text(run_dir / entry["file"], Path(sources[role]).read_text(encoding="utf-8"))
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, name: str = "") -> None:
+    """Delete ``.<name>*.tmp-PID...`` files and folders in ``folder`` left by a process killed mid-write."""
+    if not Path(folder).is_dir():
+        return
+    for item in Path(folder).glob(f".{name}*.tmp-*"):
+        pid = item.name.rsplit(".tmp-", 1)[1].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+
+
+def create_run_dir(path: Path, config: RunConfig, sources: dict[str, Path], force: bool) -> None:
+    """Write config.json and the code/ copies into a hidden staging folder, then rename it to ``path``:
+    the run folder appears complete or not at all. With ``force`` an existing run there is replaced."""
+    path = Path(path)
+    check_new_run_target(path, force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
+    remove_stale_temporaries(path.parent, path.name)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old.tmp-{os.getpid()}")
+    try:
+        staging.mkdir()
+        atomic_write_text(staging / "config.json", config.to_json())
+        for role, entry in config.code.items():
+            (staging / entry["file"]).parent.mkdir(exist_ok=True)
+            atomic_write_bytes(staging / entry["file"], Path(sources[role]).read_bytes())
+        if path.is_dir():
+            path.rename(old)
+        staging.rename(path)
+    finally:
+        for leftover in (staging, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
+    """Rewrite config.json of an existing run (atomic)."""
     atomic_write_text(run_dir / "config.json", config.to_json())
 
 
@@ -171,6 +202,8 @@ def verify_code(run_dir: Path, config: RunConfig, trust_code: bool) -> None:
                        f"(load_run(path, trust_code=True)) only if you trust it")
     for role, entry in config.code.items():
         path = run_dir / entry["file"]
+        if not path.resolve().is_relative_to(run_dir.resolve()):
+            raise BadInput(f"{run_dir}: the {role} script {entry['file']} points outside the run folder")
         if not path.is_file():
             raise BadInput(f"{run_dir}: the {role} script {entry['file']} is missing")
         if sha256_file(path) != entry["sha256"]:

@@ -212,6 +212,10 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                         loss = svi.step(images[batches[step]])
                     except _NonFiniteGradient:
                         loss = math.nan
+                    except ValueError as error:  # torch's argument validation meeting NaN parameters
+                        if "found invalid values" not in str(error):
+                            raise
+                        loss = math.nan
                     if not math.isfinite(loss):
                         raise Diverged(
                             f"training diverged at epoch {epoch}, step {step + 1}: the loss or its gradient is "

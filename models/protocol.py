@@ -20,24 +20,21 @@ from .pair import Pair
 from .sites import DATA_PLATE, LATENT, MAX_PLATE_NESTING, OBSERVED
 
 
+def _traced(fn, x: torch.Tensor, role: str) -> poutine.Trace:
+    try:
+        return poutine.trace(fn).get_trace(x)
+    except BadInput:
+        raise
+    except Exception as error:  # noqa: BLE001 - user code may fail in any way
+        raise BadInput(f"the {role} failed on a batch of shape {tuple(x.shape)}: "
+                       f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+
+
 def trace_pair(pair: Pair, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trace]:
     """(guide trace, model trace replayed at the guide's z) for the batch ``x``; errors become BadInput."""
     with pair.active():
-        try:
-            guide_trace = poutine.trace(pair.guide).get_trace(x)
-        except BadInput:
-            raise
-        except Exception as error:  # noqa: BLE001 - user code may fail in any way
-            raise BadInput(f"the guide failed on a batch of shape {tuple(x.shape)}: "
-                           f"{type(error).__name__}: {error}") from None
-        try:
-            model_trace = poutine.trace(poutine.replay(pair.model, trace=guide_trace)).get_trace(x)
-        except BadInput:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise BadInput(f"the model failed on a batch of shape {tuple(x.shape)}: "
-                           f"{type(error).__name__}: {error}") from None
-    return guide_trace, model_trace
+        guide_trace = _traced(pair.guide, x, "guide")
+        return guide_trace, _traced(poutine.replay(pair.model, trace=guide_trace), x, "model")
 
 
 def _sample_site(trace: poutine.Trace, name: str, role: str, observed: bool) -> dict:
@@ -81,6 +78,14 @@ def check_pair(pair: Pair, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trac
     support, and Pyro's own ``check_model_guide_match`` finds no unmatched site.
     """
     n = x.shape[0]
+    with pair.active():  # the model on its own first: z from the prior, so shapes can be compared
+        guide_trace, prior_trace = _traced(pair.guide, x, "guide"), _traced(pair.model, x, "model")
+    q_site = _sample_site(guide_trace, LATENT, "guide", observed=False)
+    p_site = _sample_site(prior_trace, LATENT, "model", observed=False)
+    q_shape, p_shape = tuple(q_site["value"].shape), tuple(p_site["value"].shape)
+    if q_shape != p_shape:
+        raise BadInput(f"the guide's {LATENT!r} has shape {q_shape} but the model's prior has {p_shape} "
+                       f"(check the latent dimension)")
     guide_trace, model_trace = trace_pair(pair, x)
     q_site = _sample_site(guide_trace, LATENT, "guide", observed=False)
     p_site = _sample_site(model_trace, LATENT, "model", observed=False)
@@ -93,10 +98,6 @@ def check_pair(pair: Pair, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trac
     if tuple(x_site["fn"].event_shape) != tuple(x.shape[1:]):
         raise BadInput(f"the likelihood at {OBSERVED!r} has event shape {tuple(x_site['fn'].event_shape)}, "
                        f"expected one image, {tuple(x.shape[1:])}")
-    q_shape, p_shape = tuple(q_site["value"].shape), tuple(p_site["fn"].shape())
-    if q_shape != p_shape:
-        raise BadInput(f"the guide's {LATENT!r} has shape {q_shape} but the model's prior has {p_shape} "
-                       f"(check the latent dimension)")
     if _base(q_site["fn"].support) != _base(p_site["fn"].support):
         raise BadInput(f"the guide's {LATENT!r} lives on {_base(q_site['fn'].support)[0]} but the prior on "
                        f"{_base(p_site['fn'].support)[0]}: q(z|x) must cover the prior's support")

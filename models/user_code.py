@@ -20,8 +20,8 @@ _counter = itertools.count()
 
 
 def is_code_ref(ref: str) -> bool:
-    """True for ``"path/to/file.py:function"``, False for a built-in name such as ``"normal"``."""
-    return ":" in ref and ref.rsplit(":", 1)[0].endswith(".py")
+    """True for ``"path/to/file.py:function"``, False for a built-in name such as ``"normal"`` (no colon)."""
+    return ":" in ref
 
 
 def split_code_ref(ref: str) -> tuple[Path, str]:

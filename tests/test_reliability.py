@@ -1,0 +1,207 @@
+"""Guarantees under failure: kill anywhere, Ctrl-C, divergence, hostile files, reproducibility.
+
+The kill and Ctrl-C tests start the real ``bayesvae train`` command as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import bayesvae
+from bayesvae.inference.checkpoint import load_checkpoint
+from bayesvae.run import METRICS
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 40
+quiet = dict(device="cpu", progress=False, log=lambda _: None)
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).with_name("bayesvae")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, digits):
+    """The digits data as a .npz (starts faster than scikit-learn) and an uninterrupted reference run."""
+    root = tmp_path_factory.mktemp("reliability")
+    np.savez(root / "digits.npz", images=digits.train_x.numpy(), labels=digits.train_y.numpy(),
+             test_images=digits.test_x.numpy(), test_labels=digits.test_y.numpy())
+    args = ["--dataset", root / "digits.npz", "--epochs", EPOCHS, "--latent-dim", "2", "--hidden", "400",
+            "--batch-size", "480", "--seed", "3", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    reference = root / "reference"
+    subprocess.run(command() + ["train", *map(str, args), "--out", str(reference)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return root, [str(a) for a in args], env, reference
+
+
+def final_params(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoint.safetensors")[0]
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    a, b = final_params(run), final_params(reference)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "parameters differ"
+    rows = (run / METRICS).read_text().splitlines()
+    assert len(rows) == 1 + EPOCHS and [r.split(",")[0] for r in rows[1:]] == [str(e) for e in range(1, EPOCHS + 1)]
+    assert (run / METRICS).read_text() == (reference / METRICS).read_text()
+
+
+def temporaries(run: Path) -> list[Path]:
+    return [p for p in run.parent.glob(f".{run.name}*.tmp-*")] + \
+        ([p for p in run.glob(".*.tmp-*")] if run.is_dir() else [])
+
+
+def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspace):
+    root, args, env, reference = workspace
+    run = root / "killed"
+    rng = random.Random(0)
+    kills = during_write = 0
+    started = time.monotonic()
+    while kills < 12 or during_write < 2:
+        assert time.monotonic() - started < 240, f"only {kills} kills ({during_write} during a write)"
+        resume = (run / "config.json").exists()
+        cmd = command() + ["train"] + (["--resume", str(run)] if resume else args + ["--out", str(run)])
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if kills % 3 == 1:  # wait for a checkpoint write to be under way, then kill in the middle of it
+            while proc.poll() is None and not list(run.glob(".checkpoint.tmp-*")):
+                pass
+        else:  # anywhere: during start-up, a training step, an evaluation, a write
+            time.sleep(rng.uniform(0.5, 3.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == 0:
+            break  # finished before the kill landed
+        kills += 1
+        during_write += bool(list(run.glob(".checkpoint.tmp-*")))
+        # whatever the moment, what is on disk is complete: a loadable checkpoint and config
+        if (run / "checkpoint.safetensors").exists():
+            params, state = load_checkpoint(run / "checkpoint.safetensors")
+            assert params and 0 <= state["epoch"] <= EPOCHS
+        if run.exists():
+            assert (run / "config.json").is_file(), "a run folder appeared without its config.json"
+    assert kills >= 10 and during_write >= 2, (kills, during_write)
+    subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert_same_run(run, reference)
+    assert not temporaries(run), temporaries(run)
+
+
+def test_ctrl_c_saves_tells_how_to_resume_and_exits_130(workspace):
+    root, args, env, reference = workspace
+    run = root / "interrupted"
+    proc = subprocess.Popen(command() + ["train", *args, "--out", str(run)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        if (run / "checkpoint.safetensors").exists() and load_checkpoint(run / "checkpoint.safetensors")[1]["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"bayesvae train --resume {run}" in err and "Traceback" not in err
+    _, state = load_checkpoint(run / "checkpoint.safetensors")
+    assert state["epoch"] < EPOCHS
+    subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert_same_run(run, reference)
+
+
+POISONED_MODEL = """
+import torch, pyro
+from bayesvae.models.build import ModelSpec, build_pair
+
+_builtin = build_pair(ModelSpec(latent_dim=2, hidden=(32,)), (1, 8, 8))
+steps = {{"n": 0}}
+
+def model(x):
+    p = pyro.param("poison", torch.ones(()))
+    if torch.is_grad_enabled():
+        steps["n"] += 1
+    if steps["n"] > {after}:
+        {poison}
+    _builtin.model(x)
+
+guide = _builtin.guide
+"""
+POISONS = {
+    # log-density NaN: the loss itself is not finite
+    "loss": 'pyro.factor("poison_site", p * float("nan"))',
+    # finite loss, NaN gradient (0 · ∞ through torch.where): only the gradient check can see it
+    "gradient": 'pyro.factor("poison_site", torch.where(p > -1, 0 * p, torch.sqrt(p - p.detach())))',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POISONS))
+def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(kind, tmp_path, cli):
+    (tmp_path / "poisoned.py").write_text(POISONED_MODEL.format(after=28, poison=POISONS[kind]))
+    result = cli("train", "--model", f"{tmp_path / 'poisoned.py'}:model", "--guide",
+                 f"{tmp_path / 'poisoned.py'}:guide", "--epochs", "5", "--elbo", "mc", "--device", "cpu",
+                 "--out", tmp_path / "run")
+    assert result.code == 2, result
+    line = result.err.strip()
+    # 12 steps per epoch: the poison starts in epoch 3 (the exact step depends on set-up calls of the model)
+    assert len(line.splitlines()) == 1 and re.search(r"diverged at epoch 3, step \d+:", line) and "--lr" in line, line
+    params, state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert state["epoch"] == 2 and all(bool(torch.isfinite(v).all()) for v in params.values())
+    assert len((tmp_path / "run" / METRICS).read_text().splitlines()) == 3
+
+
+class _Exploit:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_a_planted_pickle_is_refused_and_never_executed(tmp_path):
+    bayesvae.fit(out=tmp_path / "run", epochs=1, latent_dim=2, hidden=(16,), **quiet)
+    marker = tmp_path / "executed"
+    payload = pickle.dumps({"state": _Exploit(marker)})
+    for name in ("checkpoint.safetensors", "optimizer.pt", "params.pt", "model.pkl"):
+        (tmp_path / "run" / name).write_bytes(payload)
+    with pytest.raises(bayesvae.BadInput, match="corrupt"):
+        bayesvae.load_run(tmp_path / "run", device="cpu")
+    assert not marker.exists()
+
+
+def test_project_code_never_unpickles():
+    """Static guard: no pickle import and no torch.load without weights_only=True in the package."""
+    offenders = []
+    for folder in ("models", "inference", "analysis", "bayesvae"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text()
+            if "import pickle" in text or "allow_pickle=True" in text:
+                offenders.append(str(path))
+            for chunk in text.split("torch.load(")[1:]:
+                if "weights_only=True" not in chunk.split(")")[0]:
+                    offenders.append(str(path))
+    assert not offenders, offenders
+
+
+def test_same_command_same_seed_same_metrics(cli, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        result = cli("train", "--epochs", "4", "--latent-dim", "2", "--hidden", "64", "--seed", "11",
+                     "--device", "cpu", "--out", tmp_path / name)
+        assert result.code == 0, result
+        outs.append((tmp_path / name / METRICS).read_bytes())
+    assert outs[0] == outs[1]
+    cli("train", "--epochs", "4", "--latent-dim", "2", "--hidden", "64", "--seed", "12", "--device", "cpu",
+        "--out", tmp_path / "c")
+    assert (tmp_path / "c" / METRICS).read_bytes() != outs[0]
