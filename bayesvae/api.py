@@ -22,7 +22,8 @@ from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
 from .config import CODE_DIR, DataSpec, RunConfig
-from .data import Dataset, load_dataset
+from .data import NAMED, Dataset, load_dataset
+from .data.mnist_like import MNIST_LIKE
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, default_device, load_run,
                   remove_stale_temporaries, save_pictures, save_state, write_config)
 
@@ -112,7 +113,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     if dataset.note:
         log(f"note: {dataset.note}")
     dataset.to(device)
-    data_spec = DataSpec(_data_ref(data, dataset), str(Path(data_dir).resolve()) if data_dir else None)
+    data_spec = _data_spec(data, dataset, data_dir, saved=out is not None)
 
     if in_memory:
         pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, training.seed)
@@ -131,11 +132,18 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     return _train_run(run, TrainState(), progress, log)
 
 
-def _data_ref(data, dataset: Dataset) -> str:
+def _data_spec(data, dataset: Dataset, data_dir: str | None, saved: bool) -> DataSpec:
+    """Where a later ``load_run`` finds the data again: names stay names, paths become absolute."""
     if isinstance(data, Dataset):
-        return dataset.name
-    path = Path(str(data))
-    return str(path.resolve()) if path.suffix == ".npz" or path.is_dir() else str(data)
+        if saved and dataset.name not in NAMED:
+            raise BadInput("a run saved to disk needs data it can load again: save the images to a .npz file "
+                           "(arrays 'images', 'labels') and pass its path")
+        return DataSpec(dataset.name)
+    name = str(data)
+    if name in MNIST_LIKE:
+        return DataSpec(name, str(Path(data_dir or "data").resolve()))
+    path = Path(name)
+    return DataSpec(str(path.resolve()) if path.suffix == ".npz" or path.is_dir() else name)
 
 
 def _in_memory_pair(spec: ModelSpec, image_shape, device: str, model_fn, guide_fn, seed: int) -> Pair:

@@ -53,14 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except BadInput as error:
         return fail(" ".join(str(error).split()))
-    except OSError as error:
+    except OSError as error:  # the file system refused: say which file and why, in one line
+        where = error.filename or "a file"
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return fail(f"disk full while writing {error.filename or 'a file'}: nothing was half-written; "
-                        f"free space and resume with --resume")
-        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return fail(f"cannot write {error.filename or 'a file'}: {os.strerror(error.errno)}")
-        raise
-
+            return fail(f"disk full while writing {where}: nothing was half-written; free space, then "
+                        f"resume with --resume")
+        return fail(f"cannot access {where}: {error.strerror or error}")
 
 if __name__ == "__main__":
     sys.exit(main())

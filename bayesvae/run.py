@@ -151,7 +151,10 @@ def create_run_dir(path: Path, config: RunConfig, sources: dict[str, Path], forc
     staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     old = path.with_name(f".{path.name}.old.tmp-{os.getpid()}")
     try:
-        staging.mkdir()
+        try:
+            staging.mkdir()
+        except OSError as error:
+            raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
         atomic_write_text(staging / "config.json", config.to_json())
         for role, entry in config.code.items():
             (staging / entry["file"]).parent.mkdir(exist_ok=True)

@@ -119,6 +119,7 @@ CASES = {
     "existing run without --force": (lambda r: ["--out", trained(r)], "--force"),
     "--force on a folder that is not a run": (foreign_folder, "refusing to empty it"),
     "output path under a file": (file_in_the_way, "cannot create run folder"),
+    "output folder not writable": (lambda r: ["--out", "/proc/bayesvae-run"], "cannot create run folder /proc"),
 }
 
 
@@ -136,3 +137,29 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, cli, tmp_path,
     assert "Traceback" not in result.err
     assert expected in lines[0], lines[0]
     assert tree_snapshot(tmp_path) == before, "files were created or changed"
+
+
+def _disk_full(monkeypatch):
+    """Every file write fails as on a full disk (ENOSPC)."""
+    import errno
+    from pathlib import Path
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    monkeypatch.setattr(Path, "write_text", full)
+
+
+@pytest.mark.parametrize("when", ["new run", "resume"])
+def test_disk_full_exits_2_and_leaves_nothing_half_written(when, cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--out", tmp_path / "run", "--epochs", "1"] if when == "new run" else \
+        ["--resume", trained(tmp_path), "--epochs", "3"]
+    before = tree_snapshot(tmp_path)
+    _disk_full(monkeypatch)
+    result = cli("train", "--device", "cpu", *args)
+    monkeypatch.undo()
+    assert result.code == 2, result
+    assert result.err.count("\n") == 1 and "disk full" in result.err and "Traceback" not in result.err
+    assert tree_snapshot(tmp_path) == before

@@ -98,7 +98,7 @@ def default_out(args: argparse.Namespace) -> Path:
     out = Path("runs") / f"{dataset}-{guide}-z{args.latent_dim or MODEL_DEFAULTS.latent_dim}-{stamp}"
     suffix = 2
     while out.exists():
-        out = out.with_name(f"{out.name.rsplit('~', 1)[0]}~{suffix}")
+        out = out.with_name(f"{out.name.rsplit('_', 1)[0]}_{suffix}")
         suffix += 1
     return out
 
