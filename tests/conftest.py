@@ -16,7 +16,9 @@ MNIST_DIR = os.environ.get("BAYESVAE_MNIST_DIR")
 
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    """One intra-op thread: the suite's nets are small, results do not depend on the core count, and on a
+    busy machine spinning worker threads made tests several times slower."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

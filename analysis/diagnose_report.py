@@ -1,0 +1,238 @@
+"""``bayesvae diagnose``, part 1: every ELBO-anatomy quantity of a fitted pair in one dict, one table, four plots.
+
+One table line per quantity, named by its Bayes role, in nats per image (summed over pixels or latent
+dimensions, averaged over the N images):
+
+    evidence            log p(x) by importance sampling (IWAE_K), the ELBO from the same draws, and the gap
+                        log p(x) − ELBO = KL(q(z|x) ‖ p(z|x)): how far the guide is from the true posterior
+    ELBO terms          E_q[log p(x|z)] (likelihood), E_q[log p(z)] (prior), H[q(z|x)] (entropy),
+                        KL(q(z|x) ‖ p(z)) = −(prior term + entropy): how far each q(z|x) is from the prior
+    latent dimensions   Σ_u KL_u, active units, posterior std and spread of posterior means (active/inactive)
+    ELBO surgery        average KL = I_q(x; z) + KL(q(z) ‖ p(z)), I_q ≤ log N
+
+The pieces live in :mod:`bayesvae.inference.evidence`, :mod:`.anatomy`, :mod:`.latent_stats`,
+:mod:`.aggregate` and :mod:`.plots_anatomy`; this module only runs them and lays out the results.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bayesvae.inference.evidence import estimate_log_evidence
+from bayesvae.inference.terms import trace_terms
+from bayesvae.models.errors import BadInput
+from bayesvae.models.pair import Pair
+
+from . import plots_anatomy
+from .aggregate import elbo_surgery
+from .anatomy import elbo_anatomy
+from .latent_stats import latent_statistics, posterior_moments
+
+UNITS = "nats per image (summed over pixels or latent dimensions, averaged over images)"
+PLOTS = ("kl_per_dimension.png", "latent_means.png", "posterior_stds.png", "aggregate_posterior.png")
+
+
+@dataclass
+class Part1:
+    """The JSON-ready ``results`` and the tensors the plots need."""
+
+    results: dict
+    means: torch.Tensor
+    stds: torch.Tensor
+    aggregate_samples: torch.Tensor
+    prior: torch.distributions.Distribution
+    labels: torch.Tensor | None = None
+
+
+def _skipped(error: BadInput) -> dict:
+    return {"skipped": str(error)}
+
+
+def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000,
+            anatomy_samples: int = 64, progress: bool | None = None) -> Part1:
+    """Run every part-1 measurement on the images ``x`` (see module docstring). Pyro's RNG drives all draws."""
+    if x.shape[0] < 2:
+        raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
+    with torch.no_grad():
+        prior = trace_terms(pair, x[:1], 1).p_z
+    results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k}
+    try:
+        estimate = estimate_log_evidence(pair, x, k=k, progress=progress)
+        results["evidence"] = {
+            "log_px": estimate.mean_log_px, "log_px_se": estimate.se_mean, "se_method": "delta method",
+            "elbo": estimate.mean_elbo, "elbo_se": estimate.elbo_se_mean,
+            "gap": estimate.mean_gap, "gap_se": math.hypot(estimate.se_mean, estimate.elbo_se_mean),
+            "k": k, "seconds": estimate.seconds, "images_per_second": x.shape[0] / estimate.seconds,
+        }
+    except BadInput as error:
+        results["evidence"] = _skipped(error)
+    results["anatomy"] = elbo_anatomy(pair, x, num_samples=anatomy_samples, progress=progress)
+    moments = posterior_moments(pair, x)
+    results["latent"] = latent_statistics(pair, x, moments=moments)
+    samples = moments.means
+    try:
+        surgery = elbo_surgery(pair, x, progress=progress, return_samples=True)
+        samples = surgery.pop("samples")
+        results["surgery"] = surgery
+    except BadInput as error:
+        results["surgery"] = _skipped(error)
+    results["table"] = table_rows(results)
+    results["answer"] = kl_answer(results)
+    return Part1(results, moments.means, moments.stds, samples, prior, labels)
+
+
+def _row(quantity: str, value, se=None, how: str = "") -> dict:
+    return {"quantity": quantity, "value": value, "se": se, "how": how}
+
+
+def table_rows(results: dict) -> list[dict]:
+    """One row per quantity: ``quantity`` (its Bayes role), ``value`` (nats/image or a count; None = not
+    defined), ``se`` (Monte Carlo standard error or None), ``how`` (estimator, or why it is not defined)."""
+    rows = []
+    evidence, k = results["evidence"], results["k"]
+    if "skipped" in evidence:
+        for quantity in (f"evidence log p(x) (IS, K={k})", "gap log p(x) − ELBO = KL(q(z|x) ‖ p(z|x))"):
+            rows.append(_row(quantity, None, None, f"not defined: {evidence['skipped']}"))
+    else:
+        rows += [
+            _row(f"evidence log p(x) (IS, K={k})", evidence["log_px"], evidence["log_px_se"],
+                 f"importance sampling, proposal q(z|x), {k} draws/image; se: delta method"),
+            _row("ELBO from the same K draws, mean_k log w_k", evidence["elbo"], evidence["elbo_se"],
+                 "log w = log p(x,z) − log q(z|x), z ~ q(z|x)"),
+            _row("gap log p(x) − ELBO = KL(q(z|x) ‖ p(z|x))", evidence["gap"], evidence["gap_se"],
+                 "distance of the guide to the true posterior"),
+        ]
+    rows += _anatomy_rows(results["anatomy"])
+    rows += _latent_rows(results["latent"])
+    rows += _surgery_rows(results["surgery"])
+    return rows
+
+
+def _anatomy_rows(anatomy: dict) -> list[dict]:
+    s = anatomy["num_samples"]
+    rows = [
+        _row("likelihood term E_q[log p(x|z)]", anatomy["log_likelihood"]["value"], anatomy["log_likelihood"]["se"],
+             f"Monte Carlo, {s} draws/image" if anatomy["entropy"]["value"] is not None else "at the code z = f(x)"),
+        _row("prior term E_q[log p(z)]", anatomy["log_prior"]["value"], anatomy["log_prior"]["se"],
+             f"Monte Carlo, {s} draws/image" if anatomy["entropy"]["value"] is not None else "at the code z = f(x)"),
+    ]
+    undefined = "not defined: point-mass guide (no density)"
+    for key, quantity in (("entropy", f"entropy H[q(z|x)] ({anatomy['guide']} guide)"),
+                          ("kl", "KL(q(z|x) ‖ p(z)) = −(prior term + entropy)"),
+                          ("elbo", "ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))")):
+        term = anatomy[key]
+        rows.append(_row(quantity, term["value"], term["se"], term["method"] or undefined))
+    if "log_joint_at_code" in anatomy:
+        rows.append(_row("log p(x, z) at the code z = f(x) (what a Delta guide maximizes)",
+                         anatomy["log_joint_at_code"]["value"], None, "exact at the code"))
+    return rows
+
+
+def _latent_rows(latent: dict) -> list[dict]:
+    d = latent["latent_dim"]
+    rows = [
+        _row("Σ_u KL(q_u(z_u|x) ‖ p_u(z_u)) over latent dimensions", latent["kl_total"], None, latent["kl_method"]),
+        _row(f"active units, Var_x(E_q[z_u|x]) > {latent['threshold']:g}", latent["active_units"], None,
+             f"of {d} dimensions (Burda et al. 2015)"),
+    ]
+    for group in ("active", "inactive"):
+        summary = latent["summary"][group]
+        if summary is None:
+            continue
+        label = f"{summary['dims']} {group} dim{'s' if summary['dims'] != 1 else ''}"
+        rows.append(_row(f"posterior std Std_q[z_u|x], mean over images and {label}", summary["mean_std"], None,
+                         "compare with the prior's std (1 for N(0, I))"))
+        rows.append(_row(f"spread of posterior means Std_x(E_q[z_u|x]), {label}", summary["std_of_means"], None,
+                         "0: q(z_u|x) does not depend on x"))
+    return rows
+
+
+def _surgery_rows(surgery: dict) -> list[dict]:
+    quantities = ("average KL (1/N) Σ_n KL(q(z|x_n) ‖ p(z))", "mutual information I_q(x;z) = average KL − marginal KL",
+                  "marginal KL(q(z) ‖ p(z)), aggregate posterior vs prior")
+    if "skipped" in surgery:
+        return [_row(q, None, None, f"not defined: {surgery['skipped']}") for q in quantities]
+    return [
+        _row(quantities[0], surgery["average_kl"], surgery["average_kl_se"], surgery["kl_method"]),
+        _row(quantities[1], surgery["mutual_information"], surgery["mutual_information_se"],
+             f"≤ log N = {surgery['log_n']:.2f}; direct estimate {surgery['mutual_information_direct']:.3f}"),
+        _row(quantities[2], surgery["marginal_kl"], surgery["marginal_kl_se"],
+             f"log q(z) exact over all {surgery['n_images']} encodings, {surgery['seconds']:.1f} s"),
+    ]
+
+
+def kl_answer(results: dict) -> str:
+    """One paragraph answering "does the KL force every q(z|x) to N(0, 1)?" from the measured numbers."""
+    latent, surgery = results["latent"], results["surgery"]
+    if latent["point_mass"]:
+        return ("The guide is a point mass: there is no KL term; the codes' spread over images is in the "
+                "per-dimension table (the prior only enters through log p(z) at the code).")
+    active, inactive = latent["summary"]["active"], latent["summary"]["inactive"]
+    parts = []
+    if inactive:
+        parts.append(f"{inactive['dims']} inactive dimension(s) sit at the prior for every image (posterior std "
+                     f"{inactive['mean_std']:.2f}, means spread {inactive['std_of_means']:.3f} over images)")
+    if active:
+        parts.append(f"{active['dims']} active dimension(s) have q(z|x) far from N(0, 1) per image (posterior std "
+                     f"{active['mean_std']:.2f}, means spread {active['std_of_means']:.2f} over images)")
+    text = "Per image the KL pulls q(z|x) toward p(z), but " + "; ".join(parts) + "."
+    if "skipped" not in surgery:
+        text += (f" What must match the prior is the aggregate q(z): marginal KL {surgery['marginal_kl']:.2f} nats, "
+                 f"while the average KL {surgery['average_kl']:.2f} nats is mostly information about x "
+                 f"(I_q = {surgery['mutual_information']:.2f} ≤ log N = {surgery['log_n']:.2f}).")
+    return text
+
+
+def _number(value, se=None) -> tuple[str, str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a", ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value), ""
+    exact = se is None or se == 0 or (isinstance(se, float) and math.isnan(se))  # analytic values have se 0
+    return f"{value:.3f}", ("" if exact else f"± {se:.3f}")
+
+
+def format_table(results: dict, per_dimension: bool = True) -> str:
+    """The printed table: one line per quantity, then (optionally) one line per latent dimension."""
+    rows = results["table"]
+    width = max(len(r["quantity"]) for r in rows)
+    lines = [f"{'quantity (Bayes role)':<{width}}  {'nats/image':>11}  {'± s.e.':>9}  how",
+             "-" * (width + 40)]
+    for r in rows:
+        value, se = _number(r["value"], r["se"])
+        lines.append(f"{r['quantity']:<{width}}  {value:>11}  {se:>9}  {r['how']}")
+    if per_dimension:
+        lines += ["", per_dimension_table(results["latent"])]
+    lines += ["", results["answer"]]
+    return "\n".join(lines)
+
+
+def per_dimension_table(latent: dict) -> str:
+    """One line per latent dimension: KL_u, A_u, active, spread of E_q[z_u|x] and of Std_q[z_u|x] over images."""
+    lines = [f"{'dim':>4}  {'KL_u':>7}  {'A_u':>9}  {'active':>6}  {'mean E[z_u]':>11}  {'std E[z_u]':>10}  "
+             f"{'mean Std[z_u]':>13}  {'std Std[z_u]':>12}"]
+    for r in latent["per_dimension"]:
+        kl = "n/a" if r["kl"] is None else f"{r['kl']:.3f}"
+        lines.append(f"{r['dim']:>4}  {kl:>7}  {r['activity']:>9.4f}  {'yes' if r['active'] else 'no':>6}  "
+                     f"{r['mean_of_means']:>11.3f}  {r['std_of_means']:>10.3f}  {r['mean_std']:>13.3f}  "
+                     f"{r['std_of_stds']:>12.3f}")
+    return "\n".join(lines)
+
+
+def write_plots(part: Part1, out_dir: Path) -> list[Path]:
+    """The four PNGs of :mod:`.plots_anatomy` in ``out_dir`` (posterior stds skipped for a point-mass guide)."""
+    latent = part.results["latent"]
+    order = latent["dims_by_activity"]
+    written = [
+        plots_anatomy.plot_kl_per_dimension(latent, out_dir / PLOTS[0]),
+        plots_anatomy.plot_latent_means(part.means, part.labels, order, part.prior, out_dir / PLOTS[1]),
+    ]
+    if not latent["point_mass"]:
+        written.append(plots_anatomy.plot_posterior_stds(part.stds, order, part.prior, out_dir / PLOTS[2]))
+    written.append(plots_anatomy.plot_aggregate_posterior(part.aggregate_samples, part.prior, order,
+                                                          out_dir / PLOTS[3]))
+    return written
