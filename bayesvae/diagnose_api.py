@@ -69,13 +69,13 @@ def diagnostics_dir(run: Run, out: str | Path | None) -> Path | None:
     return None if run.path is None else Path(run.path) / DIAGNOSTICS
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     return value
 
 
@@ -136,7 +136,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
         folder.mkdir(parents=True, exist_ok=True)
         written = write_plots(part, folder)
         atomic_write_text(folder / TABLE_NAME, header + "\n\n" + table + "\n")
-        atomic_write_text(folder / JSON_NAME, json.dumps(_json_safe(results), indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(folder / JSON_NAME, json.dumps(json_safe(results), indent=1, ensure_ascii=False) + "\n")
         results["files"] = [str(p) for p in (*written, folder / TABLE_NAME, folder / JSON_NAME)]
     log(header + "\n\n" + table)
     if folder is not None:
