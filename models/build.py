@@ -20,7 +20,7 @@ from .likelihoods import LIKELIHOODS, make_likelihood
 from .model import Model
 from .networks import NETWORKS, make_decoder, make_encoder
 from .pair import Pair
-from .priors import PRIORS, make_prior
+from .priors import PRIORS, PRIORS_NEEDING_GUIDE, make_prior
 from .user_code import get_callable, is_code_ref, load_script, split_code_ref
 
 BUILTIN_MODEL = "builtin"
@@ -58,6 +58,10 @@ class ModelSpec:
                                      ("--net", self.net, NETWORKS)):
             if value not in names:
                 raise BadInput(f"unknown {option} {value!r}; choose one of: {', '.join(names)}")
+        if self.prior in PRIORS_NEEDING_GUIDE and (is_code_ref(self.guide) or self.guide == "delta"):
+            raise BadInput(f"--prior {self.prior} is a mixture of the guide's q(z|x) at learned pseudo-inputs: it needs a "
+                           f"built-in guide with a density ({', '.join(g for g in GUIDES if g != 'delta')}), "
+                           f"not {self.guide!r}")
         if not (isinstance(self.likelihood_scale, (int, float)) and math.isfinite(self.likelihood_scale)
                 and self.likelihood_scale > 1e-3):
             raise BadInput(f"--likelihood-scale must be a number above 0.001, got {self.likelihood_scale!r}")
@@ -88,6 +92,9 @@ class ModelSpec:
 def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | None = None) -> Pair:
     """Build the pair for ``spec`` and images of shape ``(C, H, W)``; model first, then guide.
 
+    A prior made of the guide (VampPrior) is built with the model and handed the guide afterwards, so
+    the construction order, and with it the initial weights for a seed, is the same for every pair.
+
     Scripts are resolved against ``base_dir`` when their path is relative. Importing a script runs it:
     callers only pass scripts the user asked for or trusted.
     """
@@ -104,7 +111,7 @@ def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | Non
         return get_callable(scripts[path], name, path)
 
     if spec.builtin_model:
-        model = Model(make_prior(spec.prior, spec.latent_dim),
+        model = Model(make_prior(spec.prior, spec.latent_dim, image_shape),
                       make_decoder(spec.net, spec.latent_dim, image_shape, spec.hidden),
                       make_likelihood(spec.likelihood, spec.likelihood_scale))
         modules.append(model)
@@ -117,6 +124,8 @@ def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | Non
         guide = make_guide(spec.guide, make_encoder(spec.net, image_shape, spec.hidden), spec.latent_dim)
         modules.append(guide)
         guide_definition = guide
+    if spec.builtin_model and spec.prior in PRIORS_NEEDING_GUIDE:
+        model.prior.use_guide(guide)  # VampPrior: p(z) = (1/K) Σ_k q(z | u_k), built from the guide just made
     return Pair(model, guide, modules=_unique(modules),
                 definitions={"model": model_definition, "guide": guide_definition})
 

@@ -1,34 +1,57 @@
-"""``bayesvae show``: the model and the guide as code, side by side, and as graphs.
+"""``bayesvae show``: the model and the guide as code, side by side, as graphs, or as a diff of two definitions.
 
-The left column is the model p(z) p(x | z) (its ``forward`` plus the prior and likelihood it uses);
-the right column is the guide q(z | x). ``--render`` draws both with ``pyro.render_model`` (needs the
-graphviz package and its ``dot`` program).
+The left column is the model p(z) p(x | z) (its class with the prior and likelihood it uses); the right
+column is the guide q(z | x). ``--against`` prints only what changes between two definitions, e.g.
+``bayesvae show --against guide=delta`` (VAE → autoencoder) or ``bayesvae show RUN_A --against RUN_B``.
+``--render`` draws both with ``pyro.render_model`` (needs the graphviz package and its ``dot`` program).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import itertools
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import torch
 
 from bayesvae.models.errors import BadInput
+from bayesvae.models.guides import GUIDES
+from bayesvae.models.priors import PRIORS
+
+ROLES = (("model", "model  p(z) p(x|z)"), ("guide", "guide  q(z|x)"))
+SPEC_KEYS = {"model": "model", "guide": "guide", "prior": "prior", "likelihood": "likelihood", "net": "net",
+             "latent-dim": "latent_dim", "latent_dim": "latent_dim"}
+
+
+def _class_listing(cls: type) -> str:
+    """A class's source, then (indented as its methods) what it inherits from bayesvae classes, e.g. the
+    shared guide ``forward``: the listing reads as the whole class."""
+    parts = [textwrap.dedent(inspect.getsource(cls)).rstrip("\n")]
+    for base in cls.__mro__[1:]:
+        if not base.__module__.startswith("bayesvae."):
+            continue
+        for name, member in vars(base).items():
+            inherited = inspect.isfunction(member) and name != "__init__" and getattr(cls, name) is member
+            if inherited and "NotImplementedError" not in inspect.getsource(member):
+                parts.append(f"    # {name}, inherited from {base.__name__}:\n" + inspect.getsource(member).rstrip("\n"))
+    return "\n\n".join(parts)
 
 
 def source_of(definition: object) -> str:
-    """The code that defines a model or guide: a function's source, or a module's ``forward`` with the
-    prior and likelihood it calls."""
+    """The code that defines a model or guide: a function's source, or a module's class (with what it
+    inherits) and the classes of the prior and likelihood it calls."""
     if isinstance(definition, torch.nn.Module):
-        parts = [inspect.getsource(type(definition).forward)]
+        parts = [_class_listing(type(definition))]
         for role in ("prior", "likelihood"):
             part = getattr(definition, role, None)
             if isinstance(part, torch.nn.Module):
-                parts.append(f"# {role}: {type(part).__name__}\n" + inspect.getsource(type(part).forward))
-        return "\n".join(textwrap.dedent(p) for p in parts)
+                parts.append(f"# {role}:\n" + _class_listing(type(part)))
+        return "\n\n".join(parts)
     try:
         return textwrap.dedent(inspect.getsource(definition))
     except (OSError, TypeError):
@@ -50,6 +73,49 @@ def side_by_side(left: str, right: str, titles: tuple[str, str], width: int | No
     for a, b in itertools.zip_longest(lines(left), lines(right), fillvalue=""):
         rows.append(f"{a:<{column}} | {b}".rstrip())
     return "\n".join(rows)
+
+
+_COLOURS = {"+": "\033[32m", "-": "\033[31m", "@": "\033[36m"}
+
+
+def diff_lines(left: str, right: str, names: tuple[str, str], colour: bool = False) -> list[str]:
+    """Unified diff of two listings (``-`` lines only in the first, ``+`` only in the second); ANSI colour
+    on request (green/red/cyan). Empty when the listings are identical."""
+    lines = list(difflib.unified_diff(left.splitlines(), right.splitlines(), fromfile=names[0], tofile=names[1],
+                                      lineterm="", n=2))
+    if not colour:
+        return lines
+    return [f"\033[1m{line}\033[0m" if line.startswith(("---", "+++"))
+            else f"{_COLOURS[line[0]]}{line}\033[0m" if line[:1] in _COLOURS else line for line in lines]
+
+
+def parse_against(text: str) -> dict[str, str] | Path:
+    """``--against``: a run folder, or ``key=value[,key=value]`` overrides (keys: model, guide, prior,
+    likelihood, net, latent-dim)."""
+    if "=" not in text:
+        if Path(text).is_dir():
+            return Path(text)
+        raise BadInput(f"--against expects key=value pairs (e.g. guide=delta or prior=vamp,guide=iaf) or a run "
+                       f"folder; got {text!r}")
+    overrides = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() not in SPEC_KEYS or not value.strip():
+            raise BadInput(f"--against: {item!r} is not key=value with key one of: model, guide, prior, likelihood, "
+                           f"net, latent-dim")
+        overrides[SPEC_KEYS[key.strip()]] = value.strip()
+    if "latent_dim" in overrides:
+        try:
+            overrides["latent_dim"] = int(overrides["latent_dim"])
+        except ValueError:
+            raise BadInput(f"--against: latent-dim must be a whole number, got {overrides['latent_dim']!r}") from None
+    return overrides
+
+
+def _label(spec, other) -> str:
+    """The settings where ``spec`` differs from ``other`` (``guide=delta``), or ``same definition``."""
+    a, b = spec.to_dict(), other.to_dict()
+    return ", ".join(f"{k}={a[k]}" for k in a if a[k] != b[k]) or "same definition"
 
 
 def render(pair, image_shape, out: Path) -> list[Path]:
@@ -74,21 +140,51 @@ def render(pair, image_shape, out: Path) -> list[Path]:
     return written
 
 
-def run(args: argparse.Namespace) -> int:
+def _definition(args: argparse.Namespace):
+    """(spec, pair, image shape, base folder of its scripts, name) of the definition the options or RUN name."""
     from bayesvae.models.build import ModelSpec
-    from bayesvae.run import load_run, build_run_pair
+    from bayesvae.run import build_run_pair, load_run
 
     if args.run_dir:
         run = load_run(args.run_dir, trust_code=args.trust_code, device="cpu")
-        pair, image_shape = run.pair, run.config.image_shape
+        return run.config.model, run.pair, run.config.image_shape, Path(args.run_dir), str(args.run_dir)
+    spec = ModelSpec(**{k: v for k, v in (("model", args.model), ("guide", args.guide), ("prior", args.prior),
+                                           ("likelihood", args.likelihood), ("net", args.net),
+                                           ("latent_dim", args.latent_dim)) if v is not None})
+    image_shape = (1, 8, 8) if spec.net == "mlp" else (1, 28, 28)
+    return spec, build_run_pair(spec, image_shape, 0, None, "cpu"), image_shape, None, ""
+
+
+def print_diff(args: argparse.Namespace, spec, pair, image_shape, base_dir, name) -> None:
+    from bayesvae.models.build import ModelSpec
+    from bayesvae.run import build_run_pair, load_run
+
+    against = parse_against(args.against)
+    if isinstance(against, Path):
+        other = load_run(against, trust_code=args.trust_code, device="cpu")
+        other_spec, other_pair, names = other.config.model, other.pair, (name or "options", str(against))
     else:
-        spec = ModelSpec(**{k: v for k, v in (("model", args.model), ("guide", args.guide), ("prior", args.prior),
-                                               ("likelihood", args.likelihood), ("net", args.net),
-                                               ("latent_dim", args.latent_dim)) if v is not None})
-        image_shape = (1, 8, 8) if spec.net == "mlp" else (1, 28, 28)
-        pair = build_run_pair(spec, image_shape, 0, None, "cpu")
-    print(side_by_side(source_of(pair.definitions["model"]), source_of(pair.definitions["guide"]),
-                       ("model  p(z) p(x|z)", "guide  q(z|x)")))
+        other_spec = ModelSpec.from_dict({**spec.to_dict(), **against})
+        other_pair = build_run_pair(other_spec, image_shape, 0, base_dir, "cpu")
+        names = (_label(spec, other_spec), _label(other_spec, spec))
+    colour = sys.stdout.isatty()
+    print(f"- {names[0]}\n+ {names[1]}")
+    for role, title in ROLES:
+        left, right = source_of(pair.definitions[role]), source_of(other_pair.definitions[role])
+        labels = (f"{role}: {names[0]}", f"{role}: {names[1]}")
+        changes = sum(line[:1] in "+-" for line in diff_lines(left, right, labels)[2:])
+        print(f"\n{title}: " + (f"{changes} lines change" if changes else "identical"))
+        for line in diff_lines(left, right, labels, colour):
+            print(line)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, pair, image_shape, base_dir, name = _definition(args)
+    if args.against:
+        print_diff(args, spec, pair, image_shape, base_dir, name)
+    else:
+        print(side_by_side(source_of(pair.definitions["model"]), source_of(pair.definitions["guide"]),
+                           tuple(title for _, title in ROLES)))
     if args.render:
         for path in render(pair, image_shape, Path(args.render)):
             print(f"wrote {path}")
@@ -96,15 +192,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("show", help="print a model and its guide side by side (and draw them)",
+    parser = sub.add_parser("show", help="print a model and its guide side by side, or the diff of two definitions",
                             description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", metavar="RUN", help="show the definitions of a trained run")
     parser.add_argument("--model", help="builtin (default) or my_vae.py:model")
-    parser.add_argument("--guide", help="normal (default), delta, ... or my_vae.py:guide")
-    parser.add_argument("--prior")
+    parser.add_argument("--guide", help=f"{', '.join(GUIDES)} or my_vae.py:guide (default: normal)")
+    parser.add_argument("--prior", help=f"{', '.join(PRIORS)} (default: normal)")
     parser.add_argument("--likelihood")
     parser.add_argument("--net")
     parser.add_argument("--latent-dim", type=int)
+    parser.add_argument("--against", metavar="KEY=VALUE,...|RUN",
+                        help="print only what changes from this definition to another: settings to change "
+                             "(e.g. guide=delta, prior=vamp,guide=iaf) or another run folder")
     parser.add_argument("--render", metavar="PREFIX", help="write PREFIX-model.png and PREFIX-guide.png")
     parser.add_argument("--trust-code", action="store_true", help="allow loading a run holding user scripts")
     parser.set_defaults(run=run)

@@ -1,0 +1,241 @@
+"""``bayesvae.compare(runs)``: the numbers and pictures that tell model/guide definitions apart.
+
+For every run, on its test split (nats per image, β = 1, whatever β it was trained with):
+
+    rate R, distortion D, ELBO = −(D + R)           rate–distortion plane   analysis.rate_distortion
+    log p(x) (IWAE, K draws) ± se, gap to the ELBO  evidence                inference.evidence
+    active units, I_q(x; z), KL(q(z) ‖ p(z))        latent usage            analysis.latent_stats, .aggregate
+    k-NN / logistic probe accuracy, silhouette      class grouping          analysis.probes
+
+and, with ``out``, a comparison folder: comparison.{txt,json,csv}, rate_distortion.png, latent.png
+(latent_tsne.png with ``tsne=True``), class_grouping.png and per run <run>-reconstructions.png,
+<run>-prior-samples.png and <run>-manifold.png (d = 2) or <run>-traversal.png (d > 2).
+
+Every run is loaded and checked before anything is measured or written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyro
+import torch
+
+from bayesvae.analysis.aggregate import elbo_surgery
+from bayesvae.analysis.compare_report import report_text, write_report
+from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
+from bayesvae.analysis.latent_stats import active_units, posterior_moments
+from bayesvae.analysis.probes import class_grouping
+from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE, rate_distortion
+from bayesvae.inference.evidence import check_k, estimate_log_evidence
+from bayesvae.inference.files import atomic_dir
+from bayesvae.models.errors import BadInput
+
+from .run import Run, is_run_dir, load_run
+
+SPLITS = ("test", "train")
+REPORT = "comparison.json"
+
+
+def check_out(out: Path) -> None:
+    """``out`` must be new, empty or an earlier comparison (which is replaced whole), and writable."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT).is_file():
+        raise BadInput(f"--out {out} holds other files (no {REPORT}): choose a new folder for the comparison")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot write the comparison to {out}: {probe} is not a writable folder")
+
+
+def resolve_runs(runs: Iterable, trust_code: bool = False, device: str | None = None) -> list[tuple[str, Run]]:
+    """(name, Run) for each entry: a Run, a run folder, or a folder of runs (a sweep: every run inside).
+
+    Refuses, with one line, a path that is not a run, a run never trained (no checkpoint) and a run
+    holding user code unless ``trust_code``.
+    """
+    entries: list[tuple[Path | None, Run | None]] = []
+    for item in ([runs] if isinstance(runs, (str, Path, Run)) else list(runs)):
+        if isinstance(item, Run):
+            entries.append((item.path, item))
+            continue
+        path = Path(item)
+        children = sorted(p for p in path.iterdir() if is_run_dir(p)) if path.is_dir() and not is_run_dir(path) else []
+        entries.extend((child, None) for child in (children or [path]))
+    if not entries:
+        raise BadInput("no runs to compare")
+    loaded = []
+    for path, run in entries:
+        run = run or load_run(path, trust_code=trust_code, device=device)
+        if run.state is None or not run.state.history:
+            raise BadInput(f"{path} has no trained checkpoint (no finished epoch): train it first "
+                           f"(bayesvae train --resume {path})")
+        loaded.append(run)
+    names = [run.path.name if run.path else f"run{i + 1}" for i, run in enumerate(loaded)]
+    if len(set(names)) < len(names):  # same folder name in two places: add the parent
+        names = [f"{run.path.parent.name}/{run.path.name}" if run.path else name for name, run in zip(names, loaded)]
+    if len(set(names)) < len(names):
+        raise BadInput("the same run is listed twice")
+    return list(zip(names, loaded))
+
+
+def _none_if_nan(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _evidence_columns(pair, x: torch.Tensor, k: int, progress: bool | None) -> dict:
+    """log p(x) (IWAE_K) ± se, the gap log p(x) − ELBO from the same draws, and ELBO surgery's two terms."""
+    evidence = estimate_log_evidence(pair, x, k=k, progress=progress)
+    surgery = elbo_surgery(pair, x)
+    return {"log_px": evidence.mean_log_px, "log_px_se": evidence.se_mean, "gap": evidence.mean_gap,
+            "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"]}
+
+
+def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_images: int | None) -> dict | None:
+    """Probes fitted on the training split's means and scored on the test split's (None without labels)."""
+    train_x, train_labels = run.images("train", max_images)
+    test_x, test_labels = run.images("test", max_images) if split != "test" else (None, labels)
+    if train_labels is None or test_labels is None:
+        return None
+    test_means = means if split == "test" else posterior_moments(run.pair, test_x).means
+    return class_grouping(posterior_moments(run.pair, train_x).means, train_labels, test_means, test_labels)
+
+
+@torch.no_grad()
+def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num_samples: int,
+            progress: bool | None) -> tuple[dict, dict]:
+    """The table row of one run (plain numbers, None where not defined) and what its pictures need."""
+    config = run.config
+    x, labels = run.images(split, max_images)
+    point = rate_distortion(run.pair, x, num_samples)
+    means = posterior_moments(run.pair, x).means
+    count, activity = active_units(means)
+    grouping = _class_grouping(run, split, means, labels, max_images)
+    row = {
+        "name": name, "path": str(run.path) if run.path else None, "guide": config.model.guide,
+        "prior": config.model.prior, "likelihood": config.model.likelihood, "objective": config.training.elbo
+        + (f" K={config.training.particles}" if config.training.elbo == "iwae" else ""),
+        "particles": config.training.particles, "beta": config.training.beta, "latent_dim": config.model.latent_dim,
+        "epochs": run.state.epoch, "dataset": config.data.dataset, "n_images": int(x.shape[0]),
+        **{key: point.to_dict()[key] for key in ("elbo", "rate", "rate_se", "rate_method", "distortion",
+                                                  "distortion_se")},
+        "log_px": None, "log_px_se": None, "gap": None, "mutual_information": None, "marginal_kl": None,
+        "log_n": math.log(x.shape[0]), "active_units": count,
+        "mean_spread": float(means.double().var(0).mean().sqrt()),
+        **{key: None if grouping is None else grouping[key]
+           for key in ("knn_accuracy", "logistic_accuracy", "silhouette", "chance")},
+    }
+    notes = []
+    if point.rate is None:
+        notes.append(f"{name}: {POINT_MASS_RATE_NOTE}; no ELBO, log p(x), I_q or marginal KL either")
+    else:
+        row.update(_evidence_columns(run.pair, x, k, progress))
+    if grouping is None:
+        notes.append(f"{name}: the data set has no labels: class grouping not measured")
+    row = {key: _none_if_nan(value) for key, value in row.items()}
+    extras = {"x": x, "labels": labels, "means": means, "activity": activity, "point": point,
+              "grouping": grouping, "notes": notes}
+    return row, extras
+
+
+def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = False, split: str = "test",
+            max_images: int | None = 2000, num_samples: int = 16, trust_code: bool = False,
+            device: str | None = None, progress: bool | None = None,
+            log: Callable[[str], None] | None = None) -> dict:
+    """Measure and (with ``out``) draw a set of runs side by side; returns the table as data.
+
+    ``runs``: Run objects, run folders, or folders of runs (a sweep). ``k``: importance samples per image
+    for log p(x); ``max_images``: first N images of each split (None: all); ``num_samples``: draws of q per
+    image for rate and distortion. Returns ``{"runs": [row, ...], "notes": [...], "split", "k", "n_images",
+    "seconds", "out", "files"}``; each row holds the quantities of the module docstring (None: not defined).
+    """
+    log = log or print
+    k = check_k(k)
+    if split not in SPLITS:
+        raise BadInput(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 2):
+        raise BadInput(f"--max-images must be a whole number ≥ 2, got {max_images!r}")
+    named = resolve_runs(runs, trust_code, device)
+    if out is not None:
+        check_out(Path(out))
+    started = time.perf_counter()
+    rows, extras, notes = [], [], []
+    for i, (name, run) in enumerate(named, 1):
+        log(f"measuring {name} ({i}/{len(named)})")
+        pyro.set_rng_seed(0)  # the same Monte Carlo draws whenever a comparison is repeated
+        row, extra = measure(name, run, k, split, max_images, num_samples, progress)
+        rows.append(row)
+        extras.append(extra)
+        notes.extend(extra["notes"])
+    capped = [row["name"] for row in rows if (row["mutual_information"] or 0) >= 0.95 * row["log_n"]]
+    if capped:
+        notes.append(f"I_q(x;z) ≤ log N for N images ({rows[0]['log_n']:.2f} nats here): {', '.join(capped)} sit at "
+                     f"that cap — the codes tell every image apart; Monte Carlo noise can put the estimate past it")
+    if len({row["dataset"] for row in rows}) > 1:
+        notes.append("the runs were trained on different data sets: their numbers are not comparable")
+    sizes = {row["n_images"] for row in rows}
+    result = {"runs": rows, "notes": notes, "split": split, "k": k,
+              "n_images": sizes.pop() if len(sizes) == 1 else "varies", "tsne": tsne,
+              "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []}
+    if out is not None:
+        write_folder(Path(out), result, named, extras, tsne)
+    return result
+
+
+def write_folder(out: Path, result: dict, named: list[tuple[str, Run]], extras: list[dict], tsne: bool) -> None:
+    """Draw and write everything into a hidden staging folder, then swap it in for ``out``: the comparison
+    folder is complete or absent, never a mix of two comparisons."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out) as staging:
+        files = draw(staging, named, extras, tsne)
+        result["files"] = [f.name for f in files] + [REPORT, "comparison.csv", "comparison.txt"]
+        write_report(staging, result)
+
+
+def draw(out: Path, named: list[tuple[str, Run]], extras: list[dict], tsne: bool) -> list[Path]:
+    """Every picture of the comparison folder (see the module docstring); returns the files written."""
+    from bayesvae.analysis.plots_compare import plot_class_grouping, plot_latent_panels, plot_rate_distortion
+    from bayesvae.analysis.samples import save_grid, save_prior_samples, save_reconstructions
+
+    names = [name for name, _ in named]
+    files = [out / "rate_distortion.png"]
+    plot_rate_distortion(names, [e["point"] for e in extras], files[-1])
+    projections = [("pca", "latent.png", "posterior means E_q[z|x] by class; grey: draws from the prior p(z)")]
+    if tsne:
+        projections.append(("tsne", "latent_tsne.png", "posterior means E_q[z|x] by class, t-SNE"))
+    for method, filename, title in projections:
+        panels = []
+        for (name, run), e in zip(named, extras):
+            draws = prior_draws(run.pair, e["x"]) if method == "pca" else None
+            xy, prior_xy, axes = project(e["means"], method, extra=draws)
+            panels.append({"name": name, "xy": xy, "prior_xy": prior_xy, "axes": axes,
+                           "labels": None if e["labels"] is None else e["labels"].cpu().numpy(),
+                           "note": f"β = {run.config.training.beta:g}, guide {run.config.model.guide}"})
+        files.append(out / filename)
+        plot_latent_panels(panels, files[-1], title)
+    if any(e["grouping"] for e in extras):
+        files.append(out / "class_grouping.png")
+        plot_class_grouping(names, [e["grouping"] for e in extras], files[-1])
+    for (name, run), e in zip(named, extras):
+        stem = name.replace("/", "_")
+        files.append(out / f"{stem}-reconstructions.png")
+        save_reconstructions(run.pair, e["x"], files[-1])
+        files.append(out / f"{stem}-prior-samples.png")
+        save_prior_samples(run.pair, e["x"], files[-1])
+        if e["means"].shape[1] == 2:
+            files.append(out / f"{stem}-manifold.png")
+            save_grid(manifold_grid(run.pair, e["means"], e["x"]), files[-1], nrow=15)
+        else:
+            dims = [int(u) for u in e["activity"].argsort(descending=True)[:min(6, e["means"].shape[1])]]
+            files.append(out / f"{stem}-traversal.png")
+            save_grid(traversal(run.pair, e["means"], e["x"], dims), files[-1], nrow=11)
+    return files
+
+
+__all__ = ["compare", "report_text", "resolve_runs"]
