@@ -18,7 +18,7 @@ from bayesvae.models.pair import Pair
 from bayesvae.models.sites import OBSERVED
 
 
-def _likelihood_mean(trace: poutine.Trace) -> torch.Tensor:
+def likelihood_mean(trace: poutine.Trace) -> torch.Tensor:
     site = trace.nodes[OBSERVED]
     try:
         return site["fn"].mean.clamp(0, 1)
@@ -32,7 +32,7 @@ def reconstruct(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     with pair.active():
         guide_trace = poutine.trace(pair.guide).get_trace(x)
         model_trace = poutine.trace(poutine.replay(pair.model, trace=guide_trace)).get_trace(x)
-    return _likelihood_mean(model_trace)
+    return likelihood_mean(model_trace)
 
 
 @torch.no_grad()
@@ -41,7 +41,7 @@ def prior_samples(pair: Pair, like: torch.Tensor, n: int = 64) -> torch.Tensor:
     x = like[:1].expand(n, *like.shape[1:])
     with pair.active():
         trace = poutine.trace(poutine.uncondition(pair.model)).get_trace(x)
-    return _likelihood_mean(trace)
+    return likelihood_mean(trace)
 
 
 def _upscaled(images: torch.Tensor, min_side: int = 56) -> torch.Tensor:

@@ -178,7 +178,7 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
     save = (lambda s: save_state(run.path, run.pair, s)) if run.path else None
     if state.torch_rng is None:  # a fresh start draws the same numbers however it was set up
         pyro.set_rng_seed(run.config.training.seed)
-    started = time.perf_counter()
+    started, first_epoch = time.perf_counter(), state.epoch + 1
     try:
         run.state = train(run.pair, run.data.train_x, run.data.test_x, run.config.training, state, save,
                           log=None if log is print else log, progress=progress)
@@ -187,5 +187,7 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
         raise
     if run.path is not None:
         save_pictures(run)
-        log(f"trained {run.config.training.epochs} epochs in {time.perf_counter() - started:.1f} s; run in {run.path}")
+        epochs = run.config.training.epochs
+        done = f"epochs {first_epoch}–{epochs}" if first_epoch > 1 else f"{epochs} epochs"
+        log(f"trained {done} in {time.perf_counter() - started:.1f} s; run in {run.path}")
     return run

@@ -15,6 +15,7 @@ unless ``trust_code=True``. Runs of built-in definitions never execute code from
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import shutil
@@ -28,7 +29,7 @@ import pyro
 from bayesvae.analysis.samples import save_prior_samples, save_reconstructions
 from bayesvae.inference.batches import evaluation_images
 from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
-from bayesvae.inference.files import atomic_write_bytes, atomic_write_text
+from bayesvae.inference.files import atomic_dir, atomic_write_bytes, atomic_write_text
 from bayesvae.inference.train import TrainState
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
@@ -148,24 +149,16 @@ def create_run_dir(path: Path, config: RunConfig, sources: dict[str, Path], forc
     except OSError as error:
         raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
     remove_stale_temporaries(path.parent, path.name)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f".{path.name}.old.tmp-{os.getpid()}")
     try:
-        try:
-            staging.mkdir()
-        except OSError as error:
-            raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
-        atomic_write_text(staging / "config.json", config.to_json())
-        for role, entry in config.code.items():
-            (staging / entry["file"]).parent.mkdir(exist_ok=True)
-            atomic_write_bytes(staging / entry["file"], Path(sources[role]).read_bytes())
-        if path.is_dir():
-            path.rename(old)
-        staging.rename(path)
-    finally:
-        for leftover in (staging, old):
-            if leftover.exists():
-                shutil.rmtree(leftover)
+        with atomic_dir(path) as staging:
+            atomic_write_text(staging / "config.json", config.to_json())
+            for role, entry in config.code.items():
+                (staging / entry["file"]).parent.mkdir(exist_ok=True)
+                atomic_write_bytes(staging / entry["file"], Path(sources[role]).read_bytes())
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise BadInput(f"cannot create run folder {path}: {error.strerror or error}") from None
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:

@@ -1,12 +1,14 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never half of one.
 
 Write to a temporary file in the same folder, flush and fsync it, then ``os.replace`` it over the
-target (atomic on POSIX and Windows); on any error the temporary file is removed.
+target (atomic on POSIX and Windows); on any error the temporary file is removed. Folders are built
+the same way: staged under a hidden name, then renamed into place (:func:`atomic_dir`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +28,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden staging folder next to ``path``; on success it replaces ``path`` (an existing folder
+    there is moved aside first and deleted after), so the folder appears complete or not at all. On any
+    error the staging folder is removed and ``path`` is left as it was."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old.tmp-{os.getpid()}")
+    try:
+        staging.mkdir()
+        yield staging
+        if path.is_dir():
+            path.rename(old)
+        staging.rename(path)
+    finally:
+        for leftover in (staging, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
     _fsync_dir(path.parent)
 
 
