@@ -179,3 +179,46 @@ def test_missing_script_and_non_python_file(cli, tmp_path, monkeypatch):
         result = cli("train", "--guide", ref, "--epochs", "1", "--device", "cpu")
         assert result.code == 2 and expected in result.err, result
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def user_runs(tmp_path_factory):
+    """Two user-defined runs, 2 epochs each: the template pair and the Student-t pair."""
+    root = tmp_path_factory.mktemp("user-runs")
+    for name in ("vae_template", "student_t_vae"):
+        script = EXAMPLES / f"{name}.py"
+        bayesvae.fit(model=f"{script}:model", guide=f"{script}:guide", out=root / name, epochs=2, **quiet)
+    return root
+
+
+def test_diagnose_a_user_defined_run_obeys_the_same_checks(user_runs, cli):
+    refused = cli("diagnose", user_runs / "vae_template", "--no-mcmc")
+    assert refused.code == 2 and "--trust-code" in refused.err
+    torch.manual_seed(0)
+    result = bayesvae.diagnose(user_runs / "vae_template", k=200, trust_code=True, device="cpu", progress=False,
+                               log=lambda _: None)
+    evidence, latent = result["evidence"], result["latent"]
+    # ELBO ≤ IWAE_K (the importance-sampled log p(x)), beyond Monte Carlo error
+    assert evidence["elbo"] <= evidence["log_px"] + 3 * evidence["gap_se"], evidence
+    # per-dimension KLs add up to the total KL, which is the anatomy's KL term
+    assert sum(row["kl"] for row in latent["per_dimension"]) == pytest.approx(latent["kl_total"], rel=1e-6)
+    assert latent["kl_total"] == pytest.approx(result["anatomy"]["kl"]["value"], rel=1e-6)
+    assert (user_runs / "vae_template" / "diagnostics" / "anatomy.json").is_file()
+    # a Student-t guide has no closed-form KL: diagnose says so instead of inventing per-dimension numbers
+    student = bayesvae.diagnose(user_runs / "student_t_vae", k=200, trust_code=True, device="cpu", progress=False,
+                                log=lambda _: None)
+    assert student["anatomy"]["kl"]["method"] != "analytic"
+    assert student["evidence"]["elbo"] <= student["evidence"]["log_px"] + 3 * student["evidence"]["gap_se"]
+
+
+def test_compare_user_defined_runs(user_runs, tmp_path):
+    with pytest.raises(bayesvae.BadInput, match="trust"):
+        bayesvae.compare([user_runs / "vae_template"], out=tmp_path / "cmp", device="cpu")
+    result = bayesvae.compare([user_runs / "vae_template", user_runs / "student_t_vae"], out=tmp_path / "cmp",
+                              k=100, trust_code=True, device="cpu", progress=False, log=lambda _: None)
+    rows = {row["name"]: row for row in result["runs"]}
+    for row in rows.values():
+        # the rate-distortion decomposition of the same ELBO estimate, and ELBO ≤ log p(x)
+        assert row["elbo"] == pytest.approx(-(row["rate"] + row["distortion"]), abs=1e-6)
+        assert row["elbo"] <= row["log_px"] + 0.05
+    assert (tmp_path / "cmp" / "rate_distortion.png").is_file()
