@@ -1,0 +1,193 @@
+"""Run every benchmark, print the tables, write them with the machine's description to RESULTS.md.
+
+    python -m benchmarks.run                      # full sizes (tens of minutes on 2 cores)
+    python -m benchmarks.run --quick              # every benchmark once on tiny sizes; no file unless --out
+    python -m benchmarks.run --only svi --threads 1
+
+Run from the repository root on a quiet machine: other processes slow both sides of a ratio, but
+not always alike. The CPU-time ratios beside the wall-time ones show how much the load mattered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import data_pipeline, evaluation_throughput, memory, svi_overhead
+from .common import ROOT, load_average, machine, mnist_images
+
+BENCHMARKS = ("svi", "evaluation", "data", "memory")
+SVI_TARGET, SVI_LIMIT = 1.05, 1.10
+DATA_TARGET = 0.05
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each benchmark runs."""
+
+    svi_images: int = 10_000
+    svi_conv_images: int = 2_560
+    svi_batches: tuple[int, ...] = (32, 128, 512)
+    svi_nets: tuple[str, ...] = ("mlp", "conv")
+    svi_objectives: tuple[str, ...] = ("mc", "analytic")
+    repetitions: int = 5
+    evidence_images: int = 1_000
+    evidence_k: int = 1_000
+    surgery_images: int = 10_000
+    evaluation_repetitions: int = 3
+    data_images: int = 10_000
+    data_epochs: int = 5
+    memory_training: tuple[int, ...] = (1_000, 10_000)
+    memory_evidence: tuple[tuple[int, int], ...] = ((1_000, 100), (1_000, 1_000), (10_000, 100), (10_000, 1_000))
+    memory_allocators: tuple[str, ...] = tuple(memory.ALLOCATORS)
+
+
+FULL = Sizes()
+QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), repetitions=1, evidence_images=20,
+              evidence_k=20, surgery_images=200, evaluation_repetitions=1, data_images=256, data_epochs=1,
+              memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",))
+
+
+def trained_pair(x_grey: torch.Tensor, epochs: int = 1):
+    """The reference MLP pair after ``epochs`` of training on ``x_grey`` (evaluation needs no more)."""
+    from bayesvae.inference.batches import TrainingImages, shuffled_batches
+    from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions
+
+    pair = svi_overhead.bayesvae_pair("mlp", tuple(x_grey.shape[1:]))
+    step = TrainingStep(pair, TrainOptions(batch_size=128), CheckedAdam(svi_overhead.LR))
+    rng = torch.Generator().manual_seed(0)
+    images = TrainingImages(x_grey, "dynamic", seed=0)
+    with step.running():
+        for _ in range(epochs):
+            epoch_images = images.epoch(rng)
+            for index in shuffled_batches(x_grey.shape[0], 128, rng):
+                step(epoch_images[index])
+    return pair
+
+
+def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
+    """Every selected benchmark; returns the markdown sections and the notes."""
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    facts = machine(threads)
+    x, data_note = mnist_images(max(sizes.svi_images, sizes.surgery_images, sizes.data_images))
+    log(f"data: {data_note}")
+    sections: dict[str, list[str]] = {}
+    if "svi" in only:
+        log("1. SVI overhead (bayesvae step / hand-written loop) ...")
+        rows = []
+        for net in sizes.svi_nets:
+            n = sizes.svi_images if net == "mlp" else sizes.svi_conv_images
+            rows += svi_overhead.run(x[:n], [net], sizes.svi_batches, sizes.svi_objectives, sizes.repetitions, log)
+        sections["svi"] = svi_overhead.markdown(rows) + [""] + _svi_verdict(rows)
+    if "evaluation" in only:
+        log("2. evaluation throughput ...")
+        pair = trained_pair(x[:sizes.svi_images])
+        binary = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
+        rows = [evaluation_throughput.evidence(pair, binary[:sizes.evidence_images], sizes.evidence_k,
+                                               sizes.evaluation_repetitions),
+                evaluation_throughput.aggregate_posterior(pair, binary[:sizes.surgery_images],
+                                                          sizes.evaluation_repetitions)]
+        for row in rows:
+            log(f"  {row.quantity}: {row.images_per_second:,.1f} images/s, ratio to floor {row.ratio}")
+        sections["evaluation"] = evaluation_throughput.markdown(rows)
+    if "data" in only:
+        log("3. data pipeline ...")
+        row = data_pipeline.measure(x[:sizes.data_images], 128, sizes.data_epochs)
+        log(f"  data handling {100 * row.fraction:.2f} % of the epoch")
+        verdict = "met" if row.fraction < DATA_TARGET else "NOT met"
+        sections["data"] = data_pipeline.markdown([row]) + ["", f"Target < 5 % of the epoch: **{verdict}**."]
+    if "memory" in only:
+        log("4. memory (one child process per line) ...")
+        jobs = [("training", n, 0) for n in sizes.memory_training]
+        jobs += [("evidence", n, k) for n, k in sizes.memory_evidence]
+        rows = []
+        for allocator in sizes.memory_allocators:
+            for job, n, k in jobs:
+                rows.append(memory.measure(job, n, k, threads, allocator))
+                log(f"  {job} N={n} K={k} ({allocator}): peak {rows[-1].peak_mib:.0f} MiB, "
+                    f"growth {rows[-1].growth_mib:.0f} MiB")
+        sections["memory"] = memory.markdown(rows)
+    facts["load average (1, 5, 15 min) at end"] = load_average()
+    facts["benchmark minutes"] = f"{(time.perf_counter() - started) / 60:.1f}"
+    return {"machine": facts, "data": data_note, "sections": sections}
+
+
+def _svi_verdict(rows) -> list[str]:
+    reference = [r for r in rows if (r.net, r.batch_size) == svi_overhead.REFERENCE]
+    worst = max(rows, key=lambda r: r.wall["bayesvae"].median)
+    lines = []
+    for r in reference:
+        ok = "met" if r.wall["bayesvae"].median <= SVI_TARGET else "NOT met"
+        lines.append(f"- Target ≤ {SVI_TARGET} at MLP, batch 128 ({r.objective}): median "
+                     f"**{r.wall['bayesvae'].median:.3f}** (CPU time {r.cpu['bayesvae'].median:.3f}): **{ok}**.")
+    ok = "met" if worst.wall["bayesvae"].median <= SVI_LIMIT else "NOT met"
+    lines.append(f"- Limit ≤ {SVI_LIMIT} everywhere: worst median **{worst.wall['bayesvae'].median:.3f}** "
+                 f"({worst.objective}, {worst.net}, batch {worst.batch_size}): **{ok}**.")
+    return lines
+
+
+TITLES = {
+    "svi": ("1. SVI overhead: bayesvae's training step / a hand-written PyTorch loop",
+            "Epoch time (wall) of `TrainingStep` — Pyro `SVI`, compiled ELBO, `CheckedAdam` — over the same "
+            "VAE as a plain PyTorch loop (`benchmarks/handwritten_vae.py`): same networks, objective, batches, "
+            "learning rate and threads, data already in memory. Epochs alternate; median ratio over the "
+            "repetitions, [smallest–largest]. Below 1.0 bayesvae is faster."),
+    "evaluation": ("2. Evaluation throughput",
+                   "Images per second and the ratio to a compute floor timed alternately in the same run "
+                   "(see `benchmarks/evaluation_throughput.py` for what each floor contains)."),
+    "data": ("3. Data pipeline", "Binarization, shuffling and batching as a share of the epoch (MLP, analytic "
+                                 "ELBO), timed inside the same loop as the steps."),
+    "memory": ("4. Memory", "Peak resident memory of a fresh process per line (`VmHWM`); *peak − set-up* is "
+                            "what the job added to the loaded images and model. *large blocks returned* runs "
+                            "with `MALLOC_MMAP_THRESHOLD_=1048576`: glibc then gives every freed block of 1 MiB "
+                            "or more back at once, so the peak is what the code holds, not what the allocator "
+                            "kept (see `benchmarks/memory.py`)."),
+}
+
+
+def markdown(results: dict, command: str) -> str:
+    lines = ["# bayesvae benchmarks", "",
+             f"Written by `{command}` on {datetime.date.today().isoformat()}. Every speed is a ratio to a "
+             "baseline measured in the same run, alternating repetitions.", "",
+             "| machine | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in results["machine"].items()]
+    lines += ["", f"Data: {results['data']}.", ""]
+    for key, body in results["sections"].items():
+        title, text = TITLES[key]
+        lines += [f"## {title}", "", text, "", *body, ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every benchmark once on tiny sizes (no speed claims)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads for both sides of every ratio (default: torch's, %(default)s)")
+    parser.add_argument("--repetitions", type=int, help="alternating repetitions per SVI setting (default 5)")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument("--out", type=Path, help="results file (default benchmarks/RESULTS.md; none with --quick)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.repetitions:
+        sizes = Sizes(**{**sizes.__dict__, "repetitions": args.repetitions})
+    results = run(sizes, args.threads, tuple(args.only))
+    command = "python -m benchmarks.run" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    text = markdown(results, command)
+    print()
+    print(text)
+    out = args.out or (None if args.quick else ROOT / "benchmarks" / "RESULTS.md")
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+        print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
