@@ -50,7 +50,7 @@ def _decoder_floor(decoder: torch.nn.Module, latent_dim: int, n: int, k: int, ba
     return run
 
 
-def evidence(pair, x: torch.Tensor, k: int, repetitions: int, chunk: int = 100, batch_size: int = 100) -> Row:
+def evidence(pair, x: torch.Tensor, k: int, repetitions: int, chunk: int = 25, batch_size: int = 100) -> Row:
     from bayesvae.inference.evidence import estimate_log_evidence
 
     latent_dim = _latent_dim(pair, x)

@@ -63,7 +63,7 @@ def child(job: str, n: int, k: int, threads: int) -> dict:
             for index in shuffled_batches(n, 128, rng):
                 step(images[index])
     elif job == "evidence":
-        estimate_log_evidence(pair, x, k=k, chunk=100, batch_size=100)
+        estimate_log_evidence(pair, x, k=k, chunk=25, batch_size=100)
     else:
         raise ValueError(f"unknown job {job!r}")
     return {"job": job, "n": n, "k": k, "setup_kib": setup, "peak_kib": _status_kib("VmHWM"),

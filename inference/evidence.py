@@ -142,7 +142,7 @@ def draw_counts(k: int, chunk: int) -> Iterator[int]:
 
 
 @torch.no_grad()
-def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int = 100, batch_size: int = 100,
+def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int = 25, batch_size: int = 100,
                           progress: bool | None = False) -> EvidenceEstimate:
     """Importance-sampled log p(x) for every image of ``x`` with K draws of the guide (see module docstring).
 

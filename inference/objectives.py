@@ -27,7 +27,7 @@ from pyro import poutine
 from torch.distributions import kl_divergence
 
 from bayesvae.models.errors import BadInput
-from bayesvae.models.families import family_name
+from bayesvae.models.families import family_name, is_point_mass
 from bayesvae.models.sites import LATENT, MAX_PLATE_NESTING
 
 OBJECTIVES = ("mc", "analytic", "iwae")
@@ -147,10 +147,10 @@ def analytic_kl_note(kind: str, guide_trace: poutine.Trace, model_trace: poutine
     """The line to print when ``--elbo analytic`` cannot be analytic for this pair (None when it can)."""
     if kind != "analytic" or analytic_kl_available(guide_trace, model_trace):
         return None
-    q, p = family_name(guide_trace.nodes[LATENT]["fn"]), family_name(model_trace.nodes[LATENT]["fn"])
-    return (f"note: KL({q} guide ‖ {p} prior) has no closed form: --elbo analytic estimates this KL by "
-            f"Monte Carlo (log q − log p at z ~ q), like --elbo mc")
+    q_fn, p_fn = guide_trace.nodes[LATENT]["fn"], model_trace.nodes[LATENT]["fn"]
+    if is_point_mass(q_fn):
+        return ("note: the guide is a point mass (Delta): there is no KL term to take in closed form; "
+                "--elbo analytic trains log p(x|z) + β log p(z) at the code, like --elbo mc")
+    return (f"note: KL({family_name(q_fn)} guide ‖ {family_name(p_fn)} prior) has no closed form: "
+            f"--elbo analytic estimates this KL by Monte Carlo (log q − log p at z ~ q), like --elbo mc")
 
-
-def loss_is_finite(loss: float | torch.Tensor) -> bool:
-    return bool(torch.isfinite(torch.as_tensor(loss)).all())
