@@ -15,7 +15,8 @@ from typing import Callable
 
 import pyro
 
-from bayesvae.inference.train import Interrupted, TrainOptions, TrainState, check_training_setup, train
+from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from bayesvae.inference.train import TrainOptions
+from bayesvae.inference.options import TrainOptions
 from bayesvae.models.build import ModelSpec
 from bayesvae.models.errors import BadInput
 

@@ -3,7 +3,7 @@
 Data handling is what ``train`` does to the images besides the SVI steps: the dynamic binarization
 (:class:`bayesvae.inference.batches.TrainingImages`), the shuffle (``shuffled_batches``) and cutting the
 batches (``images[index]`` per step). The epoch is that plus the steps
-(:class:`bayesvae.inference.train.TrainingStep`). Both parts are timed in the same loop, epoch after
+(:class:`bayesvae.inference.step.TrainingStep`). Both parts are timed in the same loop, epoch after
 epoch; the target is a fraction below 5 %.
 """
 
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from bayesvae.inference.batches import TrainingImages, shuffled_batches
-from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions
+from bayesvae.inference.optimizer import CheckedAdam
+from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.step import TrainingStep
 
 from .common import median
 from .svi_overhead import LR, bayesvae_pair

@@ -42,7 +42,9 @@ def child(job: str, n: int, k: int, threads: int) -> dict:
 
     from bayesvae.inference.batches import TrainingImages, shuffled_batches
     from bayesvae.inference.evidence import estimate_log_evidence
-    from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions
+    from bayesvae.inference.optimizer import CheckedAdam
+    from bayesvae.inference.options import TrainOptions
+    from bayesvae.inference.step import TrainingStep
 
     from .common import mnist_images
     from .svi_overhead import LR, bayesvae_pair

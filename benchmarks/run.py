@@ -57,7 +57,9 @@ QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), repetition
 def trained_pair(x_grey: torch.Tensor, epochs: int = 1):
     """The reference MLP pair after ``epochs`` of training on ``x_grey`` (evaluation needs no more)."""
     from bayesvae.inference.batches import TrainingImages, shuffled_batches
-    from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions
+    from bayesvae.inference.optimizer import CheckedAdam
+    from bayesvae.inference.options import TrainOptions
+    from bayesvae.inference.step import TrainingStep
 
     pair = svi_overhead.bayesvae_pair("mlp", tuple(x_grey.shape[1:]))
     step = TrainingStep(pair, TrainOptions(batch_size=128), CheckedAdam(svi_overhead.LR))

@@ -5,8 +5,8 @@ size, learning rate and thread count on the same binarized images already in mem
 shuffled batches (``x[index]`` per step, as :func:`bayesvae.inference.train.train` does). Epochs
 alternate (bayesvae, hand-written, bayesvae, ...) and the ratio of neighbouring epochs is summarized.
 
-bayesvae's side is :class:`bayesvae.inference.train.TrainingStep`, the object ``train`` runs: Pyro's
-``SVI`` with the compiled ELBO and :class:`~bayesvae.inference.train.CheckedAdam`. At the reference
+bayesvae's side is :class:`bayesvae.inference.step.TrainingStep`, the object ``train`` runs: Pyro's
+``SVI`` with the compiled ELBO and :class:`~bayesvae.inference.optimizer.CheckedAdam`. At the reference
 setting (MLP, batch 128) two more contenders show where the time went:
 
 * ``pyro, interpreted``: the same step with the ELBO not compiled;
@@ -29,7 +29,9 @@ import torch
 from pyro.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
 
 from bayesvae.inference.batches import shuffled_batches
-from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions
+from bayesvae.inference.optimizer import CheckedAdam
+from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.step import TrainingStep
 from bayesvae.models.build import ModelSpec, build_pair
 
 from .common import Ratio, Timings, interleaved, median

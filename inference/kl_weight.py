@@ -9,6 +9,9 @@ site, ``Trace_ELBO`` would then weigh log p(z) alone (../shared/notes/pyro-arviz
 from __future__ import annotations
 
 import math
+from typing import Callable
+
+import torch
 
 from pyro.poutine.messenger import Messenger
 
@@ -48,3 +51,15 @@ def beta_at(epoch: int, beta: float, beta0: float = 0.0, warmup_epochs: int = 0)
     if warmup_epochs <= 0:
         return beta
     return beta0 + (beta - beta0) * min(1.0, (epoch - 1) / warmup_epochs)
+
+
+def kl_weighted(fn: Callable) -> Callable:
+    """The program ``(x, beta) ↦ fn(x)`` with the latent site's log-density scaled by β (:class:`KLWeight`).
+
+    β is an argument (a 0-dim tensor), not state the program closes over: a compiled objective reads
+    its arguments at every step but freezes what it captured, and KL warm-up changes β every epoch.
+    """
+    def program(x: torch.Tensor, beta: torch.Tensor):
+        with KLWeight(beta):
+            return fn(x)
+    return program

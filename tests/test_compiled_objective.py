@@ -14,7 +14,10 @@ import pyro
 
 from bayesvae.inference.objectives import CompiledObjective
 from bayesvae.inference.terms import trace_terms
-from bayesvae.inference.train import CheckedAdam, TrainingStep, TrainOptions, compilable, kl_weighted
+from bayesvae.inference.kl_weight import kl_weighted
+from bayesvae.inference.optimizer import CheckedAdam
+from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.step import TrainingStep, compilable
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.guides import GUIDES
 from bayesvae.models.likelihoods import LIKELIHOODS

@@ -109,7 +109,7 @@ def _check_existing(item: Planned, spec, training, args: argparse.Namespace) -> 
 
 def plan(args: argparse.Namespace) -> list[Planned]:
     """What each run of the sweep needs, checked before anything trains."""
-    from bayesvae.inference.train import TrainOptions
+    from bayesvae.inference.options import TrainOptions
     from bayesvae.models.build import ModelSpec
 
     out = Path(args.out)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bayesvae.inference.batches import BINARIZE
 from bayesvae.inference.objectives import OBJECTIVES
-from bayesvae.inference.train import Interrupted, TrainOptions
+from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.train import Interrupted
 from bayesvae.models.build import ModelSpec
 from bayesvae.models.errors import BadInput
 from bayesvae.models.guides import GUIDES
