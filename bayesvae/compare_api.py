@@ -175,7 +175,7 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
         notes.extend(extra["notes"])
     capped = [row["name"] for row in rows if (row["mutual_information"] or 0) >= 0.95 * row["log_n"]]
     if capped:
-        notes.append(f"I_q(x;z) ≤ log N for N images ({rows[0]['log_n']:.2f} nats here): {', '.join(capped)} sit at "
+        notes.append(f"I_q(x;z) ≤ log N for N images ({rows[0]['log_n']:.2f} nats here): {', '.join(capped)} {'sits' if len(capped) == 1 else 'sit'} at "
                      f"that cap — the codes tell every image apart; Monte Carlo noise can put the estimate past it")
     if len({row["dataset"] for row in rows}) > 1:
         notes.append("the runs were trained on different data sets: their numbers are not comparable")

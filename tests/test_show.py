@@ -71,3 +71,24 @@ def test_bad_against_exits_2_with_one_line(against, message, cli, tmp_path, monk
     result = cli("show", "--against", against)
     assert result.code == 2 and result.err.count("\n") == 1 and message in result.err, result.err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_without_graphviz_says_what_to_install(cli, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no `dot` program on PATH
+    result = cli("show", "--render", tmp_path / "g")
+    assert result.code == 2 and ("graphviz" in result.err) and len(result.err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_render_draws_model_and_guide_where_graphviz_is_installed(cli, tmp_path):
+    import shutil
+
+    pytest.importorskip("graphviz")
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's dot program is not installed")
+    result = cli("show", "--render", tmp_path / "g")
+    assert result.code == 0, result.err
+    for role in ("model", "guide"):
+        assert (tmp_path / f"g-{role}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
