@@ -21,7 +21,7 @@ from pyro import poutine
 from bayesvae.models.pair import Pair
 from bayesvae.models.sites import LATENT
 
-from .samples import likelihood_mean
+from .samples import likelihood_mean, prior_trace
 
 
 @torch.no_grad()
@@ -33,13 +33,9 @@ def decode(pair: Pair, z: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return likelihood_mean(trace)
 
 
-@torch.no_grad()
 def prior_draws(pair: Pair, like: torch.Tensor, n: int = 2000) -> torch.Tensor:
     """z ~ p(z), shape (n, d): the model's latent site, run unconditioned (learned priors included)."""
-    x = like[:1].expand(n, *like.shape[1:])
-    with pair.active():
-        trace = poutine.trace(poutine.uncondition(pair.model)).get_trace(x)
-    return trace.nodes[LATENT]["value"]
+    return prior_trace(pair, like, n).nodes[LATENT]["value"]
 
 
 def project(means: torch.Tensor, method: str = "pca", extra: torch.Tensor | None = None,

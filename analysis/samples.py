@@ -36,12 +36,17 @@ def reconstruct(pair: Pair, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prior_samples(pair: Pair, like: torch.Tensor, n: int = 64) -> torch.Tensor:
-    """E[x | z] at z ~ p(z): ``n`` images shaped like ``like[0]`` (the model is run unconditioned)."""
+def prior_trace(pair: Pair, like: torch.Tensor, n: int) -> poutine.Trace:
+    """A trace of the model run unconditioned on a batch of ``n`` images shaped like ``like[0]``:
+    z ~ p(z) at the latent site (learned priors included), p(x | z) at the observed site."""
     x = like[:1].expand(n, *like.shape[1:])
     with pair.active():
-        trace = poutine.trace(poutine.uncondition(pair.model)).get_trace(x)
-    return likelihood_mean(trace)
+        return poutine.trace(poutine.uncondition(pair.model)).get_trace(x)
+
+
+def prior_samples(pair: Pair, like: torch.Tensor, n: int = 64) -> torch.Tensor:
+    """E[x | z] at z ~ p(z): ``n`` images shaped like ``like[0]``."""
+    return likelihood_mean(prior_trace(pair, like, n))
 
 
 def _upscaled(images: torch.Tensor, min_side: int = 56) -> torch.Tensor:
