@@ -16,6 +16,7 @@ from typing import Callable
 import pyro
 
 from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
 from bayesvae.models.errors import BadInput
@@ -26,7 +27,7 @@ from .config import CODE_DIR, DataSpec, RunConfig
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, default_device, load_run,
-                  remove_stale_temporaries, save_pictures, save_state, write_config)
+                  pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
 
 _MODEL_KEYS = {"prior", "likelihood", "likelihood_scale", "net", "hidden", "latent_dim"}
 _TRAIN_KEYS = set(TrainOptions.__dataclass_fields__)
@@ -128,6 +129,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     run_dir = None
     if out is not None:
         run_dir = Path(out)
+        pause_point("start")
         create_run_dir(run_dir, config, sources, force)
     run = Run(config, pair, None, run_dir, device, dataset)
     return _train_run(run, TrainState(), progress, log)
@@ -167,7 +169,11 @@ def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False
         write_config(run.path, run.config)
     state = run.state or TrainState()
     if state.epoch >= run.config.training.epochs and state.step == 0:
-        log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
+        if pictures_missing(run):  # killed after its last checkpoint: finish what is missing
+            save_pictures(run)
+            log(f"{path}: all {run.config.training.epochs} epochs were done; drew the missing pictures")
+        else:
+            log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
         return run
     check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training)
     if run.state is not None:

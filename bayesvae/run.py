@@ -30,6 +30,7 @@ from bayesvae.analysis.samples import save_prior_samples, save_reconstructions
 from bayesvae.inference.batches import evaluation_images
 from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
 from bayesvae.inference.files import atomic_dir, atomic_write_bytes, atomic_write_text
+from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.train import TrainState
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
@@ -182,7 +183,16 @@ def save_state(run_dir: Path, pair: Pair, state: TrainState) -> None:
     atomic_write_text(run_dir / METRICS, metrics_csv(state.history))
 
 
+PICTURES = ("reconstructions.png", "prior_samples.png")
+
+
+def pictures_missing(run: Run) -> bool:
+    """True when a run's pictures were never drawn (killed after its last checkpoint)."""
+    return run.path is not None and not all((run.path / name).is_file() for name in PICTURES)
+
+
 def save_pictures(run: Run) -> None:
+    pause_point("pictures")
     x, _ = run.images("test")
     save_reconstructions(run.pair, x, run.path / "reconstructions.png")
     save_prior_samples(run.pair, x, run.path / "prior_samples.png")

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .pause_points import pause_point
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -22,6 +24,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp
+        pause_point(f"written:{path.name}")
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -42,6 +45,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         staging.mkdir()
         yield staging
+        pause_point(f"staged:{path.name}")
         if path.is_dir():
             path.rename(old)
         staging.rename(path)
@@ -54,7 +58,17 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        write_in_halves(tmp, data, Path(path).name)
+
+
+def write_in_halves(path: Path, data: bytes, name: str) -> None:
+    """Write ``data`` to ``path`` in two parts, so a test can stop the process between them at the
+    pause point ``half-written:NAME`` (see :mod:`.pause_points`)."""
+    with open(path, "wb") as handle:
+        handle.write(data[:len(data) // 2])
+        handle.flush()
+        pause_point(f"half-written:{name}")
+        handle.write(data[len(data) // 2:])
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -36,6 +36,7 @@ from .kl_weight import beta_at
 from .objectives import analytic_kl_note
 from .optimizer import CheckedAdam, NonFiniteGradient
 from .options import TrainOptions
+from .pause_points import pause_point
 from .step import TrainingStep
 
 
@@ -166,11 +167,13 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                         state.partial_loss += loss
                         state.step = step + 1
                         bar.update()
+                        pause_point("step")
                         bar.set_postfix_str(f"epoch {epoch} -ELBO/img {loss / len(batches[step]):.2f}", refresh=False)
                         if interrupted.is_set() and state.step < steps_per_epoch:
                             _snapshot(state, optimizer, epoch_start_rng)
                             _save(save, pair, state)
                             raise Interrupted(state)
+                pause_point("evaluate")
                 metrics = elbo_means(pair, test_images)
                 row = {"epoch": epoch, "beta": beta, "train_loss": state.partial_loss / n,
                        "test_elbo": metrics["elbo"], "test_log_likelihood": metrics["log_likelihood"],

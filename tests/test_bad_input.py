@@ -149,6 +149,7 @@ def _disk_full(monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", full)
     monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr("bayesvae.inference.files.write_in_halves", lambda path, data, name: full(path))
 
 
 @pytest.mark.parametrize("when", ["new run", "resume"])

@@ -66,27 +66,43 @@ def temporaries(run: Path) -> list[Path]:
         ([p for p in run.glob(".*.tmp-*")] if run.is_dir() else [])
 
 
+# Where the kill-anywhere test stops the process (inference/pause_points.py): NAME -> highest visit N used.
+# The counts keep every resume short of the end (≤ 2 epochs of 3 steps each), so 40 epochs are never
+# finished early however fast the machine is, and each kill lands exactly at its point.
+MID_RUN_POINTS = {"step": 6, "evaluate": 2, "half-written:checkpoint.safetensors": 2,
+                  "written:checkpoint.safetensors": 2, "written:metrics.csv": 2}
+WRITES = ("half-written:checkpoint.safetensors", "written:checkpoint.safetensors")
+
+
+def start_paused(cmd: list[str], env: dict, point: str, marker: Path) -> subprocess.Popen:
+    """Start ``cmd`` told to pause at ``point`` (NAME:N); return once it sits there (or has ended)."""
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen(cmd, env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and not marker.exists():
+        time.sleep(0.01)  # waiting for an event, not guessing a duration
+    return proc
+
+
+def kill_schedule(rng: random.Random, mid_run_kills: int) -> list[str]:
+    """Start-up, folder staging, then mid-run points (at least two inside a checkpoint write)."""
+    names = list(WRITES) + [rng.choice(sorted(MID_RUN_POINTS)) for _ in range(mid_run_kills - len(WRITES))]
+    rng.shuffle(names)
+    return ["start:1", "staged:killed:1"] + [f"{n}:{rng.randint(1, MID_RUN_POINTS[n])}" for n in names]
+
+
 def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspace):
     root, args, env, reference = workspace
-    run = root / "killed"
-    rng = random.Random(0)
-    kills = during_write = 0
-    started = time.monotonic()
-    while kills < 12 or during_write < 2:
-        assert time.monotonic() - started < 240, f"only {kills} kills ({during_write} during a write)"
+    run, marker = root / "killed", root / "paused"
+    during_write = 0
+    for point in kill_schedule(random.Random(0), mid_run_kills=8) + ["pictures:1"]:
         resume = (run / "config.json").exists()
         cmd = command() + ["train"] + (["--resume", str(run)] if resume else args + ["--out", str(run)])
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if kills % 3 == 1:  # wait for a checkpoint write to be under way, then kill in the middle of it
-            while proc.poll() is None and not list(run.glob(".checkpoint.tmp-*")):
-                pass
-        else:  # anywhere: during start-up, a training step, an evaluation, a write
-            time.sleep(rng.uniform(0.5, 3.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        if proc.returncode == 0:
-            break  # finished before the kill landed
-        kills += 1
+        proc = start_paused(cmd, env, point, marker)
+        assert proc.poll() is None, f"ended before reaching {point}: {proc.communicate()[1]}"
+        assert marker.read_text().split()[0] == point.rpartition(":")[0]
+        proc.kill()
+        proc.communicate()
         during_write += bool(list(run.glob(".checkpoint.tmp-*")))
         # whatever the moment, what is on disk is complete: a loadable checkpoint and config
         if (run / "checkpoint.safetensors").exists():
@@ -94,10 +110,14 @@ def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspac
             assert params and 0 <= state["epoch"] <= EPOCHS
         if run.exists():
             assert (run / "config.json").is_file(), "a run folder appeared without its config.json"
-    assert kills >= 10 and during_write >= 2, (kills, during_write)
+        else:
+            assert point in ("start:1", "staged:killed:1"), f"no run folder after a kill at {point}"
+    assert during_write >= 2, during_write
+    assert not (run / "reconstructions.png").exists()  # killed after the last checkpoint, before the pictures
     subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert_same_run(run, reference)
+    assert (run / "reconstructions.png").is_file() and (run / "prior_samples.png").is_file()
     assert not temporaries(run), temporaries(run)
 
 
