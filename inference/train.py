@@ -5,8 +5,8 @@ the chosen objective (:mod:`.objectives`) with the latent site weighted by β (:
 loss Pyro reports is −objective summed over the batch, in nats. After every
 epoch the test set is scored at β = 1 (:mod:`.evaluate`) and ``save`` receives a :class:`TrainState`
 that restores the run exactly: parameters, Adam's moments, the torch and data RNG states.
-Ctrl-C (SIGINT) is deferred to the end of the current step, saved the same way, then raised as
-:class:`Interrupted`.
+Ctrl-C (SIGINT) and SIGTERM are deferred to the end of the current step, saved the same way, then
+raised as :class:`Interrupted`.
 """
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ class TrainState:
 
 
 class Interrupted(Exception):
-    """Training stopped by Ctrl-C after saving its state."""
+    """Training stopped by Ctrl-C or SIGTERM after saving its state."""
 
-    def __init__(self, state: TrainState):
+    def __init__(self, state: TrainState, signum: int = signal.SIGINT):
         super().__init__(f"interrupted after epoch {state.epoch}, step {state.step}")
-        self.state = state
+        self.state, self.signal = state, signum   # SIGINT (Ctrl-C) or SIGTERM
 
 
 class Diverged(BadInput):
@@ -99,11 +99,18 @@ def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor
 
 
 def _install_sigint_flag() -> tuple[threading.Event, Callable[[], None]]:
+    """Ctrl-C (SIGINT) and SIGTERM set the flag (its ``signal`` says which); the loop saves and stops."""
     flag = threading.Event()
+    flag.signal = signal.SIGINT
     if threading.current_thread() is not threading.main_thread():
         return flag, lambda: None
-    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
-    return flag, lambda: signal.signal(signal.SIGINT, previous)
+
+    def deferred(signum, _frame):
+        flag.signal = signum
+        flag.set()
+
+    previous = {signum: signal.signal(signum, deferred) for signum in (signal.SIGINT, signal.SIGTERM)}
+    return flag, lambda: [signal.signal(signum, handler) for signum, handler in previous.items()]
 
 
 def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
@@ -172,7 +179,7 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                         if interrupted.is_set() and state.step < steps_per_epoch:
                             _snapshot(state, optimizer, epoch_start_rng)
                             _save(save, pair, state)
-                            raise Interrupted(state)
+                            raise Interrupted(state, interrupted.signal)
                 pause_point("evaluate")
                 metrics = elbo_means(pair, test_images)
                 row = {"epoch": epoch, "beta": beta, "train_loss": state.partial_loss / n,
@@ -184,7 +191,7 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                 _save(save, pair, state)
                 log(_row(row, time.perf_counter() - started))
                 if interrupted.is_set():
-                    raise Interrupted(state)
+                    raise Interrupted(state, interrupted.signal)
     finally:
         bar.close()
         restore_sigint()

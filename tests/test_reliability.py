@@ -121,21 +121,20 @@ def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspac
     assert not temporaries(run), temporaries(run)
 
 
-def test_ctrl_c_saves_tells_how_to_resume_and_exits_130(workspace):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_mid_epoch_tells_how_to_resume(workspace, signum, code):
     root, args, env, reference = workspace
-    run = root / "interrupted"
-    proc = subprocess.Popen(command() + ["train", *args, "--out", str(run)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while proc.poll() is None:
-        if (run / "checkpoint.safetensors").exists() and load_checkpoint(run / "checkpoint.safetensors")[1]["epoch"] >= 2:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    run = root / f"interrupted-{signum}"
+    # the signal arrives right after step 8 of 3 x 40: epoch 3, step 2 (the epoch in progress is kept)
+    proc = start_paused(command() + ["train", *args, "--out", str(run)], env, "step:8", root / f"paused-{signum}")
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
     assert f"bayesvae train --resume {run}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "after epoch 2 (+2 steps); saved" in err, err
     _, state = load_checkpoint(run / "checkpoint.safetensors")
-    assert state["epoch"] < EPOCHS
+    assert (state["epoch"], state["step"]) == (2, 2)
     subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert_same_run(run, reference)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -122,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
             fit(args.model, args.guide, args.dataset or "digits", out, data_dir=args.data_dir,
                 download=not args.no_download, device=args.device, force=args.force, **given_options(args))
     except Interrupted as stop:
-        sys.stderr.write(f"bayesvae: interrupted after epoch {stop.state.epoch}"
+        what = "terminated (SIGTERM)" if stop.signal == signal.SIGTERM else "interrupted"
+        sys.stderr.write(f"bayesvae: {what} after epoch {stop.state.epoch}"
                          f"{f' (+{stop.state.step} steps)' if stop.state.step else ''}; saved. "
                          f"Resume with: bayesvae train --resume {out}\n")
-        return 130
+        return 128 + stop.signal  # 130 for Ctrl-C, 143 for SIGTERM
     return 0
 
 
