@@ -17,13 +17,15 @@ import pyro
 
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
+from bayesvae.inference.run_lock import run_folder_lock
+from bayesvae.inference.state_schema import check_resume_epochs
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
-from .config import CODE_DIR, DataSpec, RunConfig
+from .config import CODE_DIR, DataSpec, RunConfig, read_config
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, default_device, load_run,
@@ -126,13 +128,13 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
 
     saved_spec, code, sources = _code_entries(spec) if out is not None else (spec, {}, {})
     config = RunConfig(data_spec, saved_spec, training, dataset.image_shape, code)
-    run_dir = None
-    if out is not None:
-        run_dir = Path(out)
-        pause_point("start")
-        create_run_dir(run_dir, config, sources, force)
-    run = Run(config, pair, None, run_dir, device, dataset)
-    return _train_run(run, TrainState(), progress, log)
+    run_dir = None if out is None else Path(out)
+    with run_folder_lock(run_dir, "training"):  # one writer per run folder, until the pictures are drawn
+        if run_dir is not None:
+            pause_point("start")
+            create_run_dir(run_dir, config, sources, force)
+        run = Run(config, pair, None, run_dir, device, dataset)
+        return _train_run(run, TrainState(), progress, log)
 
 
 def _data_spec(data, dataset: Dataset, data_dir: str | None, saved: bool) -> DataSpec:
@@ -160,9 +162,15 @@ def _in_memory_pair(spec: ModelSpec, image_shape, device: str, model_fn, guide_f
 def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False, device: str | None = None,
            progress: bool | None = None, log: Callable[[str], None] | None = None) -> Run:
     """Continue the run in ``path`` from its last checkpoint (optionally to a new total of ``epochs``)."""
-    log = log or print
+    read_config(Path(path))  # a run is there (one clear line if not) before its lock is taken
+    with run_folder_lock(path, "training"):
+        return _resume_locked(path, epochs, trust_code, device, progress, log or print)
+
+
+def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | None, progress, log) -> Run:
     run = load_run(path, trust_code=trust_code, device=device)
     remove_stale_temporaries(run.path)
+    check_resume_epochs(epochs, run.state, path)
     if epochs is not None and epochs != run.config.training.epochs:
         training = TrainOptions.from_dict({**run.config.training.to_dict(), "epochs": epochs})
         run.config = RunConfig(run.config.data, run.config.model, training, run.config.image_shape, run.config.code)

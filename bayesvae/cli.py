@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from bayesvae.models.errors import BadInput
+from bayesvae.models.user_code import user_code_error
 
 COMMANDS = ("train", "show", "diagnose", "sweep", "compare")
 
@@ -48,17 +49,25 @@ def fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor", category=FutureWarning)
-    args = build_parser().parse_args(argv)
+    args = None
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
+    except KeyboardInterrupt:  # outside training (imports, data loading, diagnose, compare): nothing half-made
+        sys.stderr.write("bayesvae: interrupted; nothing was half-written\n")
+        return 130
     except BadInput as error:
         return fail(" ".join(str(error).split()))
     except OSError as error:  # the file system refused: say which file and why, in one line
         where = error.filename or "a file"
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return fail(f"disk full while writing {where}: nothing was half-written; free space, then "
-                        f"resume with --resume")
+            then = "resume with --resume" if getattr(args, "command", None) == "train" else "run the command again"
+            return fail(f"disk full while writing {where}: nothing was half-written; free space, then {then}")
         return fail(f"cannot access {where}: {error.strerror or error}")
+    except Exception as error:  # noqa: BLE001 - an exception from the user's script: its file and line
+        if (in_user_code := user_code_error(error)) is None:
+            raise
+        return fail(str(in_user_code))
 
 if __name__ == "__main__":
     sys.exit(main())

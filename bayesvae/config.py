@@ -57,8 +57,8 @@ class RunConfig:
     def from_json(cls, text: str, where: str) -> "RunConfig":
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise BadInput(f"{where} is not valid JSON ({error})") from None
+        except (json.JSONDecodeError, RecursionError) as error:
+            raise BadInput(f"{where} is not valid JSON ({'nested too deeply' if isinstance(error, RecursionError) else error})") from None
         try:
             if not isinstance(raw, dict) or raw.get("bayesvae_config") != VERSION:
                 raise BadInput("not a bayesvae config (version 1)")

@@ -29,8 +29,10 @@ import pyro
 from bayesvae.analysis.samples import save_prior_samples, save_reconstructions
 from bayesvae.inference.batches import evaluation_images
 from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
-from bayesvae.inference.files import atomic_dir, atomic_write_bytes, atomic_write_text
+from bayesvae.inference.files import (atomic_dir, atomic_write_bytes, atomic_write_text,
+                                      remove_stale_temporaries)
 from bayesvae.inference.pause_points import pause_point
+from bayesvae.inference.state_schema import check_state_tree
 from bayesvae.inference.train import TrainState
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
@@ -118,26 +120,6 @@ def check_new_run_target(path: Path, force: bool) -> None:
         raise BadInput(f"cannot create run folder {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise BadInput(f"cannot create run folder {path}: {probe} is not writable")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder: Path, name: str = "") -> None:
-    """Delete ``.<name>*.tmp-PID...`` files and folders in ``folder`` left by a process killed mid-write."""
-    if not Path(folder).is_dir():
-        return
-    for item in Path(folder).glob(f".{name}*.tmp-*"):
-        pid = item.name.rsplit(".tmp-", 1)[1].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
 
 
 def create_run_dir(path: Path, config: RunConfig, sources: dict[str, Path], force: bool) -> None:
@@ -236,6 +218,7 @@ def load_run(path: str | Path, trust_code: bool = False, device: str | None = No
     state = None
     if (run_dir / CHECKPOINT).exists():
         params, tree = load_checkpoint(run_dir / CHECKPOINT)
+        check_state_tree(tree, params, str(run_dir / CHECKPOINT))
         pair.load_unconstrained(params)
         state = TrainState.from_tree(tree)
     return Run(config, pair, state, run_dir, device)

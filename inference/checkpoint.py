@@ -74,7 +74,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         if metadata.get("format") != FORMAT:
             raise ValueError(f"format {metadata.get('format')!r}, expected {FORMAT!r}")
         state = _from_tree(json.loads(metadata["state"]), tensors)
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
-        raise BadInput(f"checkpoint {path} is corrupt or not a bayesvae checkpoint ({error})") from None
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise BadInput(f"checkpoint {path} is corrupt or not a bayesvae checkpoint ({reason})") from None
     params = {key[len("param/"):]: value for key, value in tensors.items() if key.startswith("param/")}
     return params, state

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import itertools
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 from .errors import BadInput
 
 _counter = itertools.count()
+_LOADED: set[str] = set()   # resolved paths of the scripts imported so far (user_code_error)
 
 
 def is_code_ref(ref: str) -> bool:
@@ -55,10 +57,36 @@ def load_script(path: Path) -> ModuleType:
     except SyntaxError as error:
         sys.modules.pop(name, None)
         raise BadInput(f"script {path} is not valid Python: line {error.lineno}: {error.msg}") from None
-    except Exception as error:  # noqa: BLE001 - any failure of user code is reported in one line
+    except (Exception, SystemExit, KeyboardInterrupt) as error:  # noqa: BLE001 - user code, one line
         sys.modules.pop(name, None)
-        raise BadInput(f"script {path} raised at import: {type(error).__name__}: {error}") from None
+        if isinstance(error, (SystemExit, KeyboardInterrupt)):  # would end bayesvae silently (exit 0)
+            what = f"called sys.exit({error.code!r})" if isinstance(error, SystemExit) else "raised KeyboardInterrupt"
+            raise BadInput(f"script {path} {what} at import (line {_line(error, path)}): a model script must "
+                           f"define its functions, not exit") from None
+        raise BadInput(f"script {path} raised at import: {type(error).__name__}: {' '.join(str(error).split())} "
+                       f"(line {_line(error, path)})") from None
+    _LOADED.add(str(path.resolve()))
     return module
+
+
+def _line(error: BaseException, path: Path) -> str:
+    """Line of the deepest traceback frame inside the script ``path``."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    return str(frames[-1].lineno) if frames else "?"
+
+
+def user_code_error(error: BaseException) -> BadInput | None:
+    """One line for an exception raised inside a user script loaded by :func:`load_script` (during
+    training, diagnosis, comparison, …): its file and line, the exception; None when no user frame is in
+    the traceback (a bayesvae bug stays a traceback)."""
+    if isinstance(error, BadInput) or not _LOADED:
+        return None
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if str(Path(f.filename).resolve()) in _LOADED]
+    if not frames:
+        return None
+    message = " ".join(str(error).split())
+    return BadInput(f"your code failed at {frames[-1].filename}:{frames[-1].lineno} "
+                    f"({frames[-1].name}): {type(error).__name__}{': ' + message if message else ''}")
 
 
 def get_callable(module: ModuleType, name: str, path: Path) -> Callable:
