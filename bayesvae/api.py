@@ -25,10 +25,11 @@ from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
+from .checks import check_out_folder, resolve_device
 from .config import CODE_DIR, DataSpec, RunConfig, read_config
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
-from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, default_device, load_run,
+from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
                   pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
 
 _MODEL_KEYS = {"prior", "likelihood", "likelihood_scale", "net", "hidden", "latent_dim"}
@@ -109,7 +110,8 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     spec = ModelSpec(model=BUILTIN_MODEL if model_fn else model_ref, guide="normal" if guide_fn else guide_ref,
                      **model_options)
     training = TrainOptions(**{k: v for k, v in options.items() if k in _TRAIN_KEYS})
-    device = device or default_device()
+    device = resolve_device(device)
+    check_out_folder(out)
     if out is not None:
         check_new_run_target(Path(out), force)  # before the (slow) work, so a bad --out fails at once
 

@@ -28,6 +28,7 @@ from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
 from bayesvae.models.errors import BadInput
 
+from .checks import check_seed
 from .run import CHECKPOINT, Run, load_run
 
 DIAGNOSTICS = "diagnostics"
@@ -45,8 +46,9 @@ def posterior_module():
         raise
 
 
-def check_options(split: str, k: int, max_images: int | None) -> None:
+def check_options(split: str, k: int, max_images: int | None, seed: int = 0) -> None:
     """Refuse bad settings before anything is loaded or computed."""
+    check_seed(seed)
     if split not in SPLITS:
         raise BadInput(f"unknown split {split!r}: choose {' or '.join(SPLITS)}")
     check_k(k)
@@ -97,7 +99,7 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
     Files are written to ``out`` (default RUN/diagnostics/; nothing is written for an in-memory run).
     """
     log = log or print
-    check_options(split, k, max_images)
+    check_options(split, k, max_images, seed)
     module = posterior_module() if mcmc else None
     if posterior_options and not mcmc:
         raise BadInput(f"posterior options ({', '.join(sorted(posterior_options))}) need mcmc=True")

@@ -39,6 +39,7 @@ from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import sha256_file
 
+from .checks import resolve_device
 from .config import RunConfig, read_config
 from .data import Dataset, load_dataset
 
@@ -48,7 +49,7 @@ METRIC_COLUMNS = ("epoch", "beta", "train_loss", "test_elbo", "test_log_likeliho
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(None)
 
 
 @dataclass
@@ -212,7 +213,7 @@ def load_run(path: str | Path, trust_code: bool = False, device: str | None = No
     run_dir = Path(path)
     config = read_config(run_dir)
     verify_code(run_dir, config, trust_code)
-    device = device or default_device()
+    device = resolve_device(device)
     pair = build_run_pair(config.model, config.image_shape, config.training.seed, run_dir, device)
     pair.initialize(torch.zeros(2, *config.image_shape, device=device))
     state = None

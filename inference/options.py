@@ -11,6 +11,8 @@ from .batches import check_binarize
 from .kl_weight import check_beta
 from .objectives import check_objective
 
+SEED_LIMIT = 2**32  # numpy's and torch's seeding accept [0, 2**32); Pyro seeds both from one value
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -38,8 +40,8 @@ class TrainOptions:
                 raise BadInput(f"--{name.replace('_', '-')} must be a whole number ≥ {low}, got {value!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
             raise BadInput(f"--lr must be a finite number > 0, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise BadInput(f"--seed must be a whole number ≥ 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
+            raise BadInput(f"--seed must be a whole number from 0 to 2**32 - 1 = {SEED_LIMIT - 1}, got {self.seed!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,7 +16,7 @@ from .train import whole
 def run(args: argparse.Namespace) -> int:
     from bayesvae.diagnose_api import check_options, diagnose_part1, diagnostics_dir, load_trained, posterior_module
 
-    check_options(args.split, args.k, args.max_images)
+    check_options(args.split, args.k, args.max_images, args.seed)
     run_ = load_trained(args.run_dir, trust_code=args.trust_code, device=args.device)
     module = posterior_module()
     mcmc = module is not None and not getattr(args, "no_mcmc", False)

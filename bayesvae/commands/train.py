@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             out = Path(args.resume)
             resume(out, epochs=args.epochs, trust_code=args.trust_code, device=args.device)
         else:
-            out = Path(args.out) if args.out else default_out(args)
+            out = args.out if args.out is not None else default_out(args)  # '' is refused, not the default
             fit(args.model, args.guide, args.dataset or "digits", out, data_dir=args.data_dir,
                 download=not args.no_download, device=args.device, force=args.force, **given_options(args))
     except Interrupted as stop:
