@@ -27,6 +27,7 @@ from pyro.util import get_rng_state, set_rng_state
 
 from bayesvae.inference.options import TrainOptions
 from bayesvae.models.build import ModelSpec
+from bayesvae.models.likelihoods import make_likelihood
 from bayesvae.models.pair import Pair
 from bayesvae.models.protocol import check_pair
 from bayesvae.models.sites import LATENT, OBSERVED
@@ -56,6 +57,20 @@ def binary_pixels(trace: poutine.Trace) -> bool:
     return site is not None and _base_support(site["fn"].support) is constraints.boolean
 
 
+def default_binarize(binary: bool) -> str:
+    """``dynamic`` for a likelihood over {0, 1} pixels, ``none`` (the grey levels) otherwise."""
+    return "dynamic" if binary else "none"
+
+
+def builtin_binarize(spec: ModelSpec) -> str | None:
+    """The binarization the built-in model's likelihood implies, without building a pair (None for a user's
+    model: only its trace tells). Agrees with :func:`resolve` by construction: both read the support."""
+    if not spec.builtin_model:
+        return None
+    likelihood = make_likelihood(spec.likelihood, spec.likelihood_scale)(torch.zeros(1, 1, 1, 1))
+    return default_binarize(_base_support(likelihood.support) is constraints.boolean)
+
+
 def latent_size(trace: poutine.Trace) -> int | None:
     """Number of latent dimensions per image at the model's site ``z`` (None when there is none)."""
     site = trace.nodes.get(LATENT)
@@ -69,7 +84,7 @@ def resolve(spec: ModelSpec, training: dict, pair: Pair, x: torch.Tensor) -> tup
     """
     trace = trace_model(pair, x)
     if "binarize" not in training:
-        training = {**training, "binarize": "dynamic" if binary_pixels(trace) else "none"}
+        training = {**training, "binarize": default_binarize(binary_pixels(trace))}
     if not spec.builtin_model and latent_size(trace) is not None:
         spec = replace(spec, latent_dim=latent_size(trace))
     return spec, TrainOptions(**training)

@@ -148,3 +148,12 @@ def test_help_is_user_facing_text(cli):
     for option in MODEL_OPTIONS + TRAIN_OPTIONS:
         assert flag(option) in train
     assert "softplus" in train and "(default: softplus)" in train
+
+
+def test_a_sweep_resolves_binarize_as_train_does_and_reruns_cleanly(tmp_path, cli):
+    argv = ("sweep", "--beta", "1", "--likelihood", "gaussian", "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
+            "--out", tmp_path / "s", "--device", "cpu")
+    assert cli(*argv).code == 0
+    assert config_of(tmp_path / "s" / "normal-beta1")["training"]["binarize"] == "none"
+    again = cli(*argv)
+    assert again.code == 0 and "skipped" in again.out, again
