@@ -21,6 +21,7 @@ from bayesvae.inference.run_lock import run_folder_lock
 from bayesvae.inference.state_schema import check_resume_epochs
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
+from bayesvae.models.checks import declared
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
@@ -29,11 +30,24 @@ from .checks import check_out_folder, resolve_device
 from .config import CODE_DIR, DataSpec, RunConfig, read_config
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
+from .options import check_keywords
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
                   pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
+from .settings import default_run_dir, resolve
 
-_MODEL_KEYS = {"prior", "likelihood", "likelihood_scale", "net", "hidden", "latent_dim"}
-_TRAIN_KEYS = set(TrainOptions.__dataclass_fields__)
+_MODEL_KEYS = set(declared(ModelSpec)) - {"model", "guide"}   # model/guide are fit's own arguments
+_TRAIN_KEYS = set(declared(TrainOptions))
+OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS))
+
+
+class _NewRunDir:
+    """``out=NEW_RUN_DIR``: write the run to ``runs/<dataset>-<guide>-z<latent size>-<time>`` (the command line's default)."""
+
+    def __repr__(self) -> str:
+        return "NEW_RUN_DIR"
+
+
+NEW_RUN_DIR = _NewRunDir()
 
 
 def _callable_ref(fn: Callable) -> str | None:
@@ -83,36 +97,33 @@ def _code_entries(spec: ModelSpec) -> tuple[ModelSpec, dict, dict[str, Path]]:
     return ModelSpec.from_dict({**spec.to_dict(), **refs}), code, sources
 
 
-def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path | None = None, *,
+def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
         data_dir: str | None = None, download: bool = True, device: str | None = None, force: bool = False,
         progress: bool | None = None, log: Callable[[str], None] | None = None, **options) -> Run:
     """Train a model/guide pair by SVI and return the :class:`Run`.
 
-    ``options`` are the command line's: ``prior``, ``likelihood``, ``likelihood_scale``, ``net``,
-    ``hidden``, ``latent_dim`` (built-in parts) and ``elbo``, ``particles``, ``beta``, ``beta0``,
-    ``warmup_epochs``, ``epochs``, ``batch_size``, ``lr``, ``seed``, ``binarize`` (training).
-    With ``out`` the run is written there (see :mod:`bayesvae.run`) and can be resumed.
+    ``options`` are the command line's (``bayesvae train --help``; :data:`OPTION_NAMES`): ``prior``,
+    ``likelihood``, ``likelihood_scale``, ``net``, ``hidden``, ``latent_dim``, ``activation`` (built-in parts)
+    and ``elbo``, ``particles``, ``beta``, ``beta0``, ``warmup_epochs``, ``epochs``, ``batch_size``, ``lr``,
+    ``seed``, ``binarize`` (training). Unset ones follow the same rules as on the command line
+    (:mod:`bayesvae.settings`: ``binarize`` follows the likelihood's support). With ``out`` the run is written
+    there (``NEW_RUN_DIR``: a new folder under runs/, named as the command line names it) and can be resumed.
     """
     log = log or print
-    unknown = sorted(set(options) - _MODEL_KEYS - _TRAIN_KEYS)
-    if unknown:
-        raise BadInput(f"unknown option(s) {', '.join(unknown)}")
+    check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS)
     model_ref, model_fn = _definition(model, "model")
     guide_ref, guide_fn = _definition(guide, "guide")
     in_memory = model_fn is not None or guide_fn is not None
     if in_memory and out is not None:
         raise BadInput("a model/guide defined outside a .py file cannot be saved with its run: "
                        "put it in a script, or pass out=None")
-    model_options = {k: v for k, v in options.items() if k in _MODEL_KEYS}
-    if "hidden" in model_options:
-        model_options["hidden"] = tuple(model_options["hidden"]) if not isinstance(model_options["hidden"], int) \
-            else (model_options["hidden"],)
     spec = ModelSpec(model=BUILTIN_MODEL if model_fn else model_ref, guide="normal" if guide_fn else guide_ref,
-                     **model_options)
-    training = TrainOptions(**{k: v for k, v in options.items() if k in _TRAIN_KEYS})
+                     **{k: v for k, v in options.items() if k in _MODEL_KEYS})
+    training = {k: v for k, v in options.items() if k in _TRAIN_KEYS}
+    seed = TrainOptions(**{"binarize": "none", **training}).seed  # every training option checked before slow work
     device = resolve_device(device)
-    check_out_folder(out)
-    if out is not None:
+    if out is not None and out is not NEW_RUN_DIR:
+        check_out_folder(out)
         check_new_run_target(Path(out), force)  # before the (slow) work, so a bad --out fails at once
 
     dataset = data if isinstance(data, Dataset) else load_dataset(str(data), data_dir, download)
@@ -122,12 +133,15 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out: str | Path 
     data_spec = _data_spec(data, dataset, data_dir, saved=out is not None)
 
     if in_memory:
-        pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, training.seed)
+        pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, seed)
     else:
-        pair = build_run_pair(spec, dataset.image_shape, training.seed, None, device)
+        pair = build_run_pair(spec, dataset.image_shape, seed, None, device)
+    spec, training = resolve(spec, training, pair, dataset.train_x)
     for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training):
         log(note)
 
+    if out is NEW_RUN_DIR:
+        out = default_run_dir(dataset.name if isinstance(data, Dataset) else str(data), spec)
     saved_spec, code, sources = _code_entries(spec) if out is not None else (spec, {}, {})
     config = RunConfig(data_spec, saved_spec, training, dataset.image_shape, code)
     run_dir = None if out is None else Path(out)
@@ -201,6 +215,7 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
                           log=None if log is print else log, progress=progress)
     except Interrupted as stop:
         run.state = stop.state
+        stop.run_dir = run.path  # where to resume from (the command line names a new run only inside fit)
         raise
     if run.path is not None:
         save_pictures(run)

@@ -1,4 +1,4 @@
-"""Input checks every command makes before any work: the device, a seed, an ``--out`` folder.
+"""Input checks every command makes before any work: the device and an ``--out`` folder (seeds are declared options).
 
 Each raises :class:`~bayesvae.models.errors.BadInput` (one line, exit 2) instead of a traceback
 from deep inside torch minutes later.
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 
-from bayesvae.inference.options import SEED_LIMIT
 from bayesvae.models.errors import BadInput
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -37,13 +36,6 @@ def resolve_device(device: str | None) -> str:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise BadInput(f"--device {device}: Apple's MPS is not available here (use --device cpu)")
     return str(parsed)
-
-
-def check_seed(seed, option: str = "--seed") -> int:
-    """A seed is a whole number in [0, 2**32)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise BadInput(f"{option} must be a whole number from 0 to 2**32 - 1 = {SEED_LIMIT - 1}, got {seed!r}")
-    return seed
 
 
 def check_out_folder(out) -> None:

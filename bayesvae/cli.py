@@ -1,12 +1,14 @@
-"""The ``bayesvae`` command: one sub-command per module in :mod:`bayesvae.commands`.
+"""The ``bayesvae`` command: one sub-command per module in bayesvae/commands/.
 
 Every input problem ends the same way: one line ``bayesvae: error: ...`` on stderr and exit code 2,
-with nothing written. Ctrl-C during training saves and exits 130.
+with nothing written (a mistyped option gets the nearest right one suggested). Ctrl-C during training
+saves and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import os
@@ -19,16 +21,45 @@ from bayesvae.models.user_code import user_code_error
 COMMANDS = ("train", "show", "diagnose", "sweep", "compare")
 
 
+DESCRIPTION = """Variational autoencoders as explicit Pyro programs: p(x, z) = p(z) p(x|z) fitted with a guide
+q(z|x) by SVI, then measured against their Bayes terms (log p(x), the ELBO's gap KL(q || p(z|x)), MCMC on p(z|x)).
+Start with: bayesvae train (a VAE on the built-in digits in seconds), then bayesvae diagnose RUN."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; bayesvae's contract is one line on stderr, exit 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        sys.stderr.write(f"bayesvae: error: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"bayesvae: error: {message}{self._suggestion(message)} (see {self.prog} --help)\n")
         sys.exit(2)
+
+    def _suggestion(self, message: str) -> str:
+        """``; did you mean --latent-dim?`` for an unrecognized option close to a known one (difflib; argparse's
+        own ``suggest_on_error`` needs Python ≥ 3.14)."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = [s for parser in _parsers(self) for action in parser._actions for s in action.option_strings
+                 if s.startswith("--")]
+        for word in message.split(":", 1)[1].split():
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=")[0].replace("_", "-"), known, n=1, cutoff=0.6)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its sub-commands' parsers (the top-level parser reports their unknown options)."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _parsers(sub)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="bayesvae", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bayesvae", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version="bayesvae 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name in COMMANDS:

@@ -42,6 +42,7 @@ from bayesvae.models.user_code import sha256_file
 from .checks import resolve_device
 from .config import RunConfig, read_config
 from .data import Dataset, load_dataset
+from .run_views import NotebookViews
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.csv"
@@ -52,12 +53,13 @@ def default_device() -> str:
     return resolve_device(None)
 
 
-@dataclass
-class Run:
+@dataclass(repr=False)
+class Run(NotebookViews):
     """A trained (or training) pair with its configuration, history and data.
 
     ``model``/``guide`` are the pair's callables; use them inside ``run.pair.active()`` (the
-    diagnostics do this for you).
+    diagnostics do this for you). For notebooks: ``encode``, ``decode``, ``sample``, ``reconstruct``,
+    ``interpolate``, ``log_evidence``, ``metrics`` (see :mod:`bayesvae.run_views`); ``repr`` is one line.
     """
 
     config: RunConfig

@@ -3,7 +3,8 @@
 Binarization turns grey levels p ∈ [0, 1] into pixels x ~ Bernoulli(p), so a Bernoulli likelihood is
 a probability of the data it scores: ``dynamic`` draws new pixels every epoch (a regularizer, the
 usual MNIST practice), ``fixed`` draws them once, ``none`` keeps grey levels. Evaluation always
-uses one fixed draw (seed 0) so that every run of a data set is scored on the same binary images.
+uses one fixed draw (seed 0, drawn on the CPU whatever the data's device) so that every run of a data
+set, on a CPU or a GPU, is scored on the same binary images.
 
 An epoch's data handling (binarization, shuffling, batching) must stay a small part of the epoch
 (benchmarks/data_pipeline.py measures it): random numbers are drawn only for grey pixels
@@ -54,11 +55,14 @@ def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def evaluation_images(x: torch.Tensor, mode: str) -> torch.Tensor:
-    """The images diagnostics score: one fixed binarization (seed 0) unless ``mode`` is ``none``."""
+    """The images diagnostics score: one fixed binarization (seed 0) unless ``mode`` is ``none``.
+
+    Drawn with a CPU generator and moved to ``x``'s device: CUDA generators give other numbers for
+    the same seed, and the test images must not depend on where a run is evaluated."""
     if mode == "none":
         return x
-    generator = torch.Generator(device=x.device).manual_seed(EVALUATION_SEED)
-    return binarize(x, generator)
+    generator = torch.Generator(device="cpu").manual_seed(EVALUATION_SEED)
+    return binarize(x.cpu(), generator).to(x.device)
 
 
 class TrainingImages:

@@ -1,15 +1,19 @@
-"""How to fit a pair: the training options saved in a run's config.json, validated on every load."""
+"""How to fit a pair: the training options saved in a run's config.json, validated on every load.
+
+Each option's help, kind and range are declared once on its field (:mod:`bayesvae.models.checks`);
+the command line's flags and ``bayesvae.fit``'s keyword arguments are built from these declarations.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
+from bayesvae.models.checks import check_declared, declare
 from bayesvae.models.errors import BadInput
 
-from .batches import check_binarize
+from .batches import BINARIZE
 from .kl_weight import check_beta
-from .objectives import check_objective
+from .objectives import OBJECTIVES, check_objective
 
 SEED_LIMIT = 2**32  # numpy's and torch's seeding accept [0, 2**32); Pyro seeds both from one value
 
@@ -18,30 +22,28 @@ SEED_LIMIT = 2**32  # numpy's and torch's seeding accept [0, 2**32); Pyro seeds 
 class TrainOptions:
     """How to fit a pair (saved in config.json). Defaults train a digits VAE in seconds."""
 
-    elbo: str = "analytic"          # mc | analytic | iwae
-    particles: int | None = None    # z-samples per image (default 1, IWAE 5)
-    beta: float = 1.0               # KL weight β
-    beta0: float = 0.0              # β at epoch 1 when warming up
-    warmup_epochs: int = 0          # epochs of linear warm-up from beta0 to beta
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    binarize: str = "dynamic"       # dynamic | fixed | none (see batches.py)
+    elbo: str = declare("analytic", "mc: Trace_ELBO; analytic: closed-form KL (TraceMeanField_ELBO); "
+                        "iwae: importance-weighted bound", kind="choice", choices=OBJECTIVES)
+    particles: int | None = declare(None, "z-samples per image (default: 1; iwae: 5)", kind="whole", low=1,
+                                    optional=True, metavar="S")
+    beta: float = declare(1.0, "KL weight β", kind="number", low=0)
+    beta0: float = declare(0.0, "β at epoch 1 during warm-up", kind="number", low=0)
+    warmup_epochs: int = declare(0, "epochs of linear KL warm-up from beta0 to beta", kind="whole", low=0,
+                                 metavar="N")
+    epochs: int = declare(100, "training epochs", kind="whole", low=1, metavar="N")
+    batch_size: int = declare(128, "images per step", kind="whole", low=1, metavar="N")
+    lr: float = declare(1e-3, "Adam learning rate", kind="number", above=0)
+    seed: int = declare(0, "random seed (initial weights, batches, binarization)", kind="whole", low=0,
+                        below=SEED_LIMIT)
+    binarize: str = declare("dynamic", "pixels x ~ Bernoulli(grey level): dynamic (new draw each epoch), fixed "
+                            "(one draw) or none (default: dynamic when the likelihood is over {0, 1} "
+                            "pixels, e.g. Bernoulli, else none)", kind="choice", choices=BINARIZE)
 
     def __post_init__(self):
+        check_declared(self)
         object.__setattr__(self, "particles", check_objective(self.elbo, self.particles))
         object.__setattr__(self, "beta", check_beta(self.beta))
         object.__setattr__(self, "beta0", check_beta(self.beta0, "--beta0"))
-        check_binarize(self.binarize)
-        for name, low in (("epochs", 1), ("batch_size", 1), ("warmup_epochs", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise BadInput(f"--{name.replace('_', '-')} must be a whole number ≥ {low}, got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise BadInput(f"--lr must be a finite number > 0, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEED_LIMIT:
-            raise BadInput(f"--seed must be a whole number from 0 to 2**32 - 1 = {SEED_LIMIT - 1}, got {self.seed!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,18 +7,18 @@ and diagnostics never ask where a definition came from.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
 from torch import nn
 
+from .checks import check_declared, declare
 from .errors import BadInput
 from .guides import GUIDES, make_guide
 from .likelihoods import LIKELIHOODS, make_likelihood
 from .model import Model
-from .networks import NETWORKS, make_decoder, make_encoder
+from .networks import ACTIVATIONS, DEFAULT_ACTIVATION, NETWORKS, make_decoder, make_encoder
 from .pair import Pair
 from .priors import PRIORS, PRIORS_NEEDING_GUIDE, make_prior
 from .user_code import get_callable, is_code_ref, load_script, split_code_ref
@@ -31,40 +31,47 @@ class ModelSpec:
     """Everything that defines a pair; saved in a run's config.json.
 
     ``model`` is ``"builtin"`` (prior × decoder × likelihood below) or ``"script.py:function"``;
-    ``guide`` is a name in :data:`~.guides.GUIDES` or ``"script.py:function"``.
+    ``guide`` is a name in :data:`~.guides.GUIDES` or ``"script.py:function"``. Each setting's help,
+    kind and range are declared once here (:mod:`.checks`); the command line and ``bayesvae.fit`` read them.
     """
 
-    model: str = BUILTIN_MODEL
-    guide: str = "normal"
-    prior: str = "normal"
-    likelihood: str = "bernoulli"
-    likelihood_scale: float = 0.1
-    net: str = "mlp"
-    hidden: tuple[int, ...] = (400,)
-    latent_dim: int = 16
+    model: str = declare(BUILTIN_MODEL, "'builtin' (prior × decoder × likelihood below) or a script, "
+                         "e.g. my_vae.py:model", metavar="MODEL")
+    guide: str = declare("normal", f"q(z|x): {', '.join(GUIDES)} or a script, e.g. my_vae.py:guide",
+                         metavar="GUIDE")
+    prior: str = declare("normal", "p(z) of the built-in model", kind="choice", choices=lambda: tuple(PRIORS))
+    likelihood: str = declare("bernoulli", "p(x|z) of the built-in model", kind="choice",
+                              choices=lambda: tuple(LIKELIHOODS))
+    likelihood_scale: float = declare(0.1, "pixel std of the Gaussian likelihoods", kind="number", above=1e-3)
+    net: str = declare("mlp", "encoder/decoder networks of the built-in parts", kind="choice", choices=NETWORKS)
+    hidden: tuple[int, ...] = declare((400,), "hidden widths, comma-separated (the conv net uses the last)",
+                                      kind="whole_list", low=1, metavar="N,N,...")
+    latent_dim: int = declare(16, "dimensions of z", kind="whole", low=1, metavar="D")
+    activation: str = declare(DEFAULT_ACTIVATION, "nonlinearity of the built-in networks' hidden layers "
+                              "(softplus: smooth, the setting of every earlier run; relu often fits MNIST better)",
+                              kind="choice", choices=tuple(ACTIVATIONS))
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise BadInput(f"--latent-dim must be a whole number ≥ 1, got {self.latent_dim!r}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise BadInput(f"--hidden needs one or more layer widths ≥ 1, got {list(self.hidden)}")
+        check_declared(self)
         if self.model != BUILTIN_MODEL and not is_code_ref(self.model):
             raise BadInput(f"--model must be {BUILTIN_MODEL!r} or a script, e.g. my_vae.py:model; got {self.model!r}")
         if not is_code_ref(self.guide) and self.guide not in GUIDES:
             raise BadInput(f"unknown --guide {self.guide!r}; choose one of: {', '.join(GUIDES)} "
                            f"or a script, e.g. my_vae.py:guide")
-        for option, value, names in (("--prior", self.prior, PRIORS), ("--likelihood", self.likelihood, LIKELIHOODS),
-                                     ("--net", self.net, NETWORKS)):
-            if value not in names:
-                raise BadInput(f"unknown {option} {value!r}; choose one of: {', '.join(names)}")
-        if self.prior in PRIORS_NEEDING_GUIDE and (is_code_ref(self.guide) or self.guide == "delta"):
+        if self.builtin_model and self.prior in PRIORS_NEEDING_GUIDE and (is_code_ref(self.guide) or self.guide == "delta"):
             raise BadInput(f"--prior {self.prior} is a mixture of the guide's q(z|x) at learned pseudo-inputs: it needs a "
                            f"built-in guide with a density ({', '.join(g for g in GUIDES if g != 'delta')}), "
                            f"not {self.guide!r}")
-        if not (isinstance(self.likelihood_scale, (int, float)) and math.isfinite(self.likelihood_scale)
-                and self.likelihood_scale > 1e-3):
-            raise BadInput(f"--likelihood-scale must be a number above 0.001, got {self.likelihood_scale!r}")
+
+    def applicable(self) -> tuple[str, ...]:
+        """The settings this pair uses: a user's model ignores prior/likelihood; networks serve built-in parts
+        only; ``latent_dim`` of a user's model and guide is read from their trace (it is still recorded)."""
+        names = ["model", "guide", "latent_dim"]
+        if self.builtin_model or not is_code_ref(self.guide):
+            names += ["net", "hidden", "activation"]
+        if self.builtin_model:
+            names += ["prior", "likelihood", "likelihood_scale"]
+        return tuple(n for n in (f.name for f in fields(self)) if n in names)
 
     @property
     def code_refs(self) -> dict[str, str]:
@@ -76,8 +83,10 @@ class ModelSpec:
         return self.model == BUILTIN_MODEL
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["hidden"] = list(self.hidden)
+        """The applicable settings (see :meth:`applicable`), as config.json records them."""
+        out = {name: value for name, value in asdict(self).items() if name in self.applicable()}
+        if "hidden" in out:
+            out["hidden"] = list(self.hidden)
         return out
 
     @classmethod
@@ -112,7 +121,7 @@ def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | Non
 
     if spec.builtin_model:
         model = Model(make_prior(spec.prior, spec.latent_dim, image_shape),
-                      make_decoder(spec.net, spec.latent_dim, image_shape, spec.hidden),
+                      make_decoder(spec.net, spec.latent_dim, image_shape, spec.hidden, spec.activation),
                       make_likelihood(spec.likelihood, spec.likelihood_scale))
         modules.append(model)
         model_definition: object = model
@@ -121,7 +130,7 @@ def build_pair(spec: ModelSpec, image_shape: Sequence[int], base_dir: Path | Non
     if is_code_ref(spec.guide):
         guide = guide_definition = from_script(spec.guide)
     else:
-        guide = make_guide(spec.guide, make_encoder(spec.net, image_shape, spec.hidden), spec.latent_dim)
+        guide = make_guide(spec.guide, make_encoder(spec.net, image_shape, spec.hidden, spec.activation), spec.latent_dim)
         modules.append(guide)
         guide_definition = guide
     if spec.builtin_model and spec.prior in PRIORS_NEEDING_GUIDE:

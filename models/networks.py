@@ -17,23 +17,36 @@ from torch import nn
 from .errors import BadInput
 
 
-def _mlp(sizes: Sequence[int], last_activation: bool) -> nn.Sequential:
+# The hidden layers' nonlinearity (``--activation``). Softplus is the default: it is what every run so far
+# was trained with (numbers stay comparable) and it is smooth, so the decoder's log p(x|z) has continuous
+# gradients in z for NUTS on p(z|x). ReLU often fits MNIST better (about 0.5-0.9 nat of log p(x) at z = 50).
+ACTIVATIONS = {"softplus": nn.Softplus, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
+DEFAULT_ACTIVATION = "softplus"
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise BadInput(f"unknown --activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def _mlp(sizes: Sequence[int], last_activation: bool, activation: str = DEFAULT_ACTIVATION) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         if last_activation or i < len(sizes) - 2:
-            layers.append(nn.Softplus())
+            layers.append(make_activation(activation))
     return nn.Sequential(*layers)
 
 
 class MLPEncoder(nn.Module):
-    """Images ``(..., C, H, W)`` → features ``(..., hidden[-1])`` through Softplus layers."""
+    """Images ``(..., C, H, W)`` → features ``(..., hidden[-1])`` through Softplus (``activation``) layers."""
 
-    def __init__(self, image_shape: Sequence[int], hidden: Sequence[int]):
+    def __init__(self, image_shape: Sequence[int], hidden: Sequence[int], activation: str = DEFAULT_ACTIVATION):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.out_features = hidden[-1]
-        self.net = _mlp([math.prod(image_shape), *hidden], last_activation=True)
+        self.net = _mlp([math.prod(image_shape), *hidden], last_activation=True, activation=activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(-len(self.image_shape)))
@@ -46,10 +59,12 @@ class MLPDecoder(nn.Module):
     mirroring it.
     """
 
-    def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]):
+    def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int],
+                 activation: str = DEFAULT_ACTIVATION):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.net = _mlp([latent_dim, *reversed(hidden), math.prod(image_shape)], last_activation=False)
+        self.net = _mlp([latent_dim, *reversed(hidden), math.prod(image_shape)], last_activation=False,
+                        activation=activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).unflatten(-1, self.image_shape)
@@ -67,17 +82,19 @@ def _check_conv_shape(image_shape: Sequence[int]) -> None:
 class ConvEncoder(nn.Module):
     """Two stride-2 convolutions (H → H/4) then a dense layer: images → ``(..., hidden)`` features."""
 
-    def __init__(self, image_shape: Sequence[int], hidden: int = 256, channels: Sequence[int] = (32, 64)):
+    def __init__(self, image_shape: Sequence[int], hidden: int = 256, channels: Sequence[int] = (32, 64),
+                 activation: str = DEFAULT_ACTIVATION):
         super().__init__()
+        act = lambda: make_activation(activation)  # noqa: E731 - one fresh module per layer
         _check_conv_shape(image_shape)
         c, h, w = image_shape
         self.image_shape = tuple(image_shape)
         self.out_features = hidden
         self.net = nn.Sequential(
-            nn.Conv2d(c, channels[0], 4, stride=2, padding=1), nn.Softplus(),
-            nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), nn.Softplus(),
+            nn.Conv2d(c, channels[0], 4, stride=2, padding=1), act(),
+            nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), act(),
             nn.Flatten(),
-            nn.Linear(channels[1] * (h // 4) * (w // 4), hidden), nn.Softplus(),
+            nn.Linear(channels[1] * (h // 4) * (w // 4), hidden), act(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,17 +107,18 @@ class ConvDecoder(nn.Module):
     """A dense layer to a ``(64, H/4, W/4)`` map, then two stride-2 transposed convolutions to ``(C, H, W)``."""
 
     def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: int = 256,
-                 channels: Sequence[int] = (32, 64)):
+                 channels: Sequence[int] = (32, 64), activation: str = DEFAULT_ACTIVATION):
         super().__init__()
+        act = lambda: make_activation(activation)  # noqa: E731 - one fresh module per layer
         _check_conv_shape(image_shape)
         c, h, w = image_shape
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.Softplus(),
-            nn.Linear(hidden, channels[1] * (h // 4) * (w // 4)), nn.Softplus(),
+            nn.Linear(latent_dim, hidden), act(),
+            nn.Linear(hidden, channels[1] * (h // 4) * (w // 4)), act(),
             nn.Unflatten(1, (channels[1], h // 4, w // 4)),
-            nn.ConvTranspose2d(channels[1], channels[0], 4, stride=2, padding=1), nn.Softplus(),
+            nn.ConvTranspose2d(channels[1], channels[0], 4, stride=2, padding=1), act(),
             nn.ConvTranspose2d(channels[0], c, 4, stride=2, padding=1),
         )
 
@@ -112,18 +130,22 @@ class ConvDecoder(nn.Module):
 NETWORKS = ("mlp", "conv")
 
 
-def make_encoder(net: str, image_shape: Sequence[int], hidden: Sequence[int]) -> nn.Module:
+def make_encoder(net: str, image_shape: Sequence[int], hidden: Sequence[int],
+                 activation: str = DEFAULT_ACTIVATION) -> nn.Module:
     """The encoder body for ``net`` in :data:`NETWORKS` (conv nets use ``hidden[-1]`` dense units)."""
     _check_net(net)
-    return MLPEncoder(image_shape, hidden) if net == "mlp" else ConvEncoder(image_shape, hidden[-1])
+    if net == "mlp":
+        return MLPEncoder(image_shape, hidden, activation)
+    return ConvEncoder(image_shape, hidden[-1], activation=activation)
 
 
-def make_decoder(net: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]) -> nn.Module:
+def make_decoder(net: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int],
+                 activation: str = DEFAULT_ACTIVATION) -> nn.Module:
     """The decoder for ``net`` in :data:`NETWORKS`, mirroring :func:`make_encoder`."""
     _check_net(net)
     if net == "mlp":
-        return MLPDecoder(latent_dim, image_shape, hidden)
-    return ConvDecoder(latent_dim, image_shape, hidden[-1])
+        return MLPDecoder(latent_dim, image_shape, hidden, activation)
+    return ConvDecoder(latent_dim, image_shape, hidden[-1], activation=activation)
 
 
 def _check_net(net: str) -> None:

@@ -105,7 +105,7 @@ CASES = {
     "unknown guide": (lambda r: ["--guide", "magic"], "unknown --guide"),
     "unknown likelihood": (lambda r: ["--likelihood", "poisson"], "unknown --likelihood"),
     "unknown net": (lambda r: ["--net", "transformer"], "unknown --net"),
-    "unknown elbo": (lambda r: ["--elbo", "exact"], "invalid choice"),
+    "unknown elbo": (lambda r: ["--elbo", "exact"], "unknown --elbo 'exact'; choose one of"),
     "hidden not numbers": (lambda r: ["--hidden", "a,b"], "comma-separated"),
     "zero likelihood scale": (lambda r: ["--likelihood", "gaussian", "--likelihood-scale", "0"], "--likelihood-scale"),
     # runs

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 import bayesvae
-from bayesvae.diagnose_api import posterior_module
 from conftest import tree_snapshot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PLOTS = ("kl_per_dimension.png", "latent_means.png", "posterior_stds.png", "aggregate_posterior.png")
-NO_MCMC = ["--no-mcmc"] if posterior_module() is not None else []
+NO_MCMC = ["--no-mcmc"]
 quiet = dict(device="cpu", progress=False, log=lambda _: None)
 
 
@@ -78,13 +77,14 @@ def test_delta_guide_says_no_entropy_instead_of_a_number(tmp_path, cli):
 
 def test_python_api_returns_the_tables_as_data(trained_run, tmp_path):
     run = bayesvae.fit(out=None, epochs=1, latent_dim=2, hidden=(16,), **quiet)   # in memory: nothing written
-    result = bayesvae.diagnose(run, k=20, max_images=30, log=lambda _: None)
+    result = bayesvae.diagnose(run, k=20, max_images=30, mcmc=False, log=lambda _: None)
     assert "files" not in result
     assert {row["quantity"].split(" (")[0] for row in result["table"]} >= {"evidence log p(x)", "entropy H[q(z|x)]"}
     assert isinstance(result["evidence"]["log_px"], float) and result["n_images"] == 30
     assert isinstance(result["latent"]["per_dimension"], list)
     # a run folder by path, results written where asked
-    result = bayesvae.diagnose(trained_run.path, k=20, max_images=30, out=tmp_path / "d", log=lambda _: None)
+    result = bayesvae.diagnose(trained_run.path, k=20, max_images=30, out=tmp_path / "d", mcmc=False,
+                               log=lambda _: None)
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(PLOTS + ("anatomy.json", "anatomy.txt"))
     assert json.loads((tmp_path / "d" / "anatomy.json").read_text())["evidence"]["k"] == 20
 

@@ -7,7 +7,8 @@ import warnings
 import pytest
 
 import bayesvae
-from bayesvae.commands.posterior_options import FILES, add_arguments, check_arguments, run_posterior
+from bayesvae.commands.posterior_options import add_arguments, from_args
+from bayesvae.posterior import FILES, check_options, run_posterior
 from bayesvae.inference.mcmc import torch_threads
 from bayesvae.models.errors import BadInput
 from conftest import tree_snapshot
@@ -19,10 +20,11 @@ with warnings.catch_warnings():
 QUICK = ["--n-images", "3", "--chains", "2", "--warmup", "60", "--draws", "60", "--gap-steps", "60"]
 
 
-def parse(*argv: str) -> argparse.Namespace:
+def parse(*argv: str):
+    """The PosteriorOptions the command line makes of ``argv`` (None with --no-mcmc)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return from_args(parser.parse_args(list(argv)))
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +77,8 @@ def test_table_json_and_plots_are_written(part2):
     assert saved["seconds"]["total"] > 0
 
 
-def test_no_mcmc_skips_part_two_and_writes_nothing(trained_run, tmp_path):
-    result = run_posterior(trained_run, parse("--no-mcmc"), tmp_path, lambda _: None)
-    assert result == {"skipped": "--no-mcmc"} and not any(tmp_path.iterdir())
+def test_no_mcmc_gives_no_part_two_options(trained_run, tmp_path):
+    assert parse("--no-mcmc") is None
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -96,7 +97,7 @@ def test_no_mcmc_skips_part_two_and_writes_nothing(trained_run, tmp_path):
 ])
 def test_bad_options_are_refused_before_anything_runs(trained_run, argv, message):
     with pytest.raises(BadInput, match=message):
-        check_arguments(trained_run, parse(*argv))
+        check_options(trained_run, parse(*argv))
 
 
 def test_bad_images_through_the_cli_exit_2_and_write_nothing(trained_run, cli):

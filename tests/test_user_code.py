@@ -196,7 +196,7 @@ def test_diagnose_a_user_defined_run_obeys_the_same_checks(user_runs, cli):
     assert refused.code == 2 and "--trust-code" in refused.err
     torch.manual_seed(0)
     result = bayesvae.diagnose(user_runs / "vae_template", k=200, trust_code=True, device="cpu", progress=False,
-                               log=lambda _: None)
+                               mcmc=False, log=lambda _: None)
     evidence, latent = result["evidence"], result["latent"]
     # ELBO ≤ IWAE_K (the importance-sampled log p(x)), beyond Monte Carlo error
     assert evidence["elbo"] <= evidence["log_px"] + 3 * evidence["gap_se"], evidence
@@ -206,7 +206,7 @@ def test_diagnose_a_user_defined_run_obeys_the_same_checks(user_runs, cli):
     assert (user_runs / "vae_template" / "diagnostics" / "anatomy.json").is_file()
     # a Student-t guide has no closed-form KL: diagnose says so instead of inventing per-dimension numbers
     student = bayesvae.diagnose(user_runs / "student_t_vae", k=200, trust_code=True, device="cpu", progress=False,
-                                log=lambda _: None)
+                                mcmc=False, log=lambda _: None)
     assert student["anatomy"]["kl"]["method"] != "analytic"
     assert student["evidence"]["elbo"] <= student["evidence"]["log_px"] + 3 * student["evidence"]["gap_se"]
 

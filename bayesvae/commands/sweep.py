@@ -65,12 +65,15 @@ class Planned:
     done_epochs: int = 0
 
 
-def _differences(config, spec, training, dataset: str) -> list[str]:
-    """Settings in which a run's config.json differs from what the sweep asks (epochs may only grow)."""
+def _differences(config, spec, training, dataset: str, derived: tuple[str, ...] = ()) -> list[str]:
+    """Settings in which a run's config.json differs from what the sweep asks (epochs may only grow).
+    ``derived``: settings not given that the run resolved from its model's trace (a user model's binarize
+    and latent size): they follow from the compared settings and are not compared."""
     from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
     found = []
     saved, wanted = config.model.to_dict(), spec.to_dict()
+    wanted = {k: v for k, v in wanted.items() if k not in derived}
     for role in ("model", "guide"):
         if is_code_ref(wanted[role]) and is_code_ref(saved[role]):
             path, name = split_code_ref(wanted[role])
@@ -78,9 +81,10 @@ def _differences(config, spec, training, dataset: str) -> list[str]:
                     and config.code.get(role, {}).get("sha256") == sha256_file(path))
             if same:
                 saved[role] = wanted[role]
-    found += [f"{k} {saved[k]!r} vs {wanted[k]!r}" for k in wanted if saved[k] != wanted[k]]
+    found += [f"{k} {saved.get(k)!r} vs {wanted[k]!r}" for k in wanted if saved.get(k) != wanted[k]]
     saved_t, wanted_t = config.training.to_dict(), training.to_dict()
-    found += [f"{k} {saved_t[k]!r} vs {wanted_t[k]!r}" for k in wanted_t if k != "epochs" and saved_t[k] != wanted_t[k]]
+    found += [f"{k} {saved_t[k]!r} vs {wanted_t[k]!r}" for k in wanted_t
+              if k not in ("epochs", *derived) and saved_t[k] != wanted_t[k]]
     if wanted_t["epochs"] < saved_t["epochs"]:
         found.append(f"epochs {saved_t['epochs']} vs {wanted_t['epochs']} (a sweep only trains longer)")
     requested = str(Path(dataset).resolve()) if Path(dataset).suffix == ".npz" or Path(dataset).is_dir() else dataset
@@ -89,14 +93,14 @@ def _differences(config, spec, training, dataset: str) -> list[str]:
     return found
 
 
-def _check_existing(item: Planned, spec, training, args: argparse.Namespace) -> None:
+def _check_existing(item: Planned, spec, training, args: argparse.Namespace, derived: tuple[str, ...]) -> None:
     """Set ``item.action``: a finished run is skipped, a partial one resumed; a run of other settings is refused."""
     from bayesvae.inference.train import TrainState
     from bayesvae.run import is_run_dir, load_run
 
     if is_run_dir(item.path):
         run = load_run(item.path, trust_code=args.trust_code, device="cpu")
-        differences = _differences(run.config, spec, training, args.dataset or "digits")
+        differences = _differences(run.config, spec, training, args.dataset or "digits", derived)
         if differences:
             raise BadInput(f"{item.path} holds a run with other settings ({'; '.join(differences[:3])}): "
                            f"use another --out for this sweep")
@@ -111,6 +115,7 @@ def plan(args: argparse.Namespace) -> list[Planned]:
     """What each run of the sweep needs, checked before anything trains."""
     from bayesvae.inference.options import TrainOptions
     from bayesvae.models.build import ModelSpec
+    from bayesvae.settings import builtin_binarize
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -122,10 +127,12 @@ def plan(args: argparse.Namespace) -> list[Planned]:
     for guide, prior, elbo, beta in itertools.product(args.guide or ("normal",), args.prior or ("normal",),
                                                       args.elbo or ("analytic",), args.beta):
         spec = ModelSpec(model=args.model or "builtin", guide=guide, **{**model_options, "prior": prior})
-        training = TrainOptions(**{**train_options, "elbo": elbo, "beta": beta})
+        binarize = train_options.get("binarize") or builtin_binarize(spec)
+        derived = (("binarize",) if binarize is None else ()) + (("latent_dim",) if not spec.builtin_model else ())
+        training = TrainOptions(**{**train_options, "elbo": elbo, "beta": beta, "binarize": binarize or "none"})
         name = run_name(guide, beta, prior, elbo)
         item = Planned(name, out / name, guide, prior, elbo, beta)
-        _check_existing(item, spec, training, args)
+        _check_existing(item, spec, training, args, derived)
         planned.append(item)
     if len({item.name for item in planned}) < len(planned):
         raise BadInput("two runs of this sweep would share a folder name: list each value once")
