@@ -84,8 +84,8 @@ def user_frame(error: BaseException) -> str | None:
 
 def first_line(error: BaseException) -> str:
     """``Type: message`` in one line (Pyro appends multi-line trace-shape tables to its messages)."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
+    message = " ".join(str(error).split("Trace Shapes:")[0].split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def user_code_error(error: BaseException) -> BadInput | None:
