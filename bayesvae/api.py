@@ -17,6 +17,7 @@ import pyro
 
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
+from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.run_lock import run_folder_lock
 from bayesvae.inference.state_schema import check_resume_epochs
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
@@ -132,6 +133,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     dataset.to(device)
     data_spec = _data_spec(data, dataset, data_dir, saved=out is not None)
 
+    check_training_memory(spec, dataset.image_shape, training, device)  # before building: "needs about 36 TiB"
     if in_memory:
         pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, seed)
     else:

@@ -99,7 +99,8 @@ def read_config(run_dir: Path) -> RunConfig:
     """The validated config of the run in ``run_dir``."""
     path = Path(run_dir) / "config.json"
     if not Path(run_dir).is_dir():
-        raise BadInput(f"run {run_dir} does not exist")
+        raise BadInput(f"{run_dir} is a file, not a run folder (RUN is the folder bayesvae train wrote)"
+                       if Path(run_dir).exists() else f"run {run_dir} does not exist")
     if not path.is_file():
         raise BadInput(f"{run_dir} is not a bayesvae run (no config.json)")
     try:

@@ -32,6 +32,7 @@ from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
 from bayesvae.inference.files import (atomic_dir, atomic_write_bytes, atomic_write_text,
                                       remove_stale_temporaries)
 from bayesvae.inference.pause_points import pause_point
+from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.state_schema import check_state_tree
 from bayesvae.inference.train import TrainState
 from bayesvae.models.build import ModelSpec, build_pair
@@ -216,6 +217,7 @@ def load_run(path: str | Path, trust_code: bool = False, device: str | None = No
     config = read_config(run_dir)
     verify_code(run_dir, config, trust_code)
     device = resolve_device(device)
+    check_training_memory(config.model, config.image_shape, config.training, device)
     pair = build_run_pair(config.model, config.image_shape, config.training.seed, run_dir, device)
     pair.initialize(torch.zeros(2, *config.image_shape, device=device))
     state = None

@@ -18,6 +18,7 @@ from pyro.util import check_model_guide_match
 from .errors import BadInput
 from .pair import Pair
 from .sites import DATA_PLATE, LATENT, MAX_PLATE_NESTING, OBSERVED
+from .user_code import first_line, user_frame
 
 
 def _traced(fn, x: torch.Tensor, role: str) -> poutine.Trace:
@@ -26,8 +27,9 @@ def _traced(fn, x: torch.Tensor, role: str) -> poutine.Trace:
     except BadInput:
         raise
     except Exception as error:  # noqa: BLE001 - user code may fail in any way
-        raise BadInput(f"the {role} failed on a batch of shape {tuple(x.shape)}: "
-                       f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+        where = user_frame(error)
+        raise BadInput(f"the {role} failed on a batch of shape {tuple(x.shape)}{' at ' + where if where else ''}: "
+                       f"{first_line(error)}") from None
 
 
 def trace_pair(pair: Pair, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trace]:
@@ -113,4 +115,46 @@ def check_pair(pair: Pair, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trac
     with pair.active():
         if not pyro.get_param_store().keys():
             raise BadInput("the model and guide register no parameters (pyro.module / pyro.param): nothing to fit")
+    check_vectorized(pair, x)
     return guide_trace, model_trace
+
+
+PARTICLE_PLATE = "particles"   # the plate inference/terms.py (and Pyro's vectorize_particles) put left of the data
+CHECK_PARTICLES = 3            # differs from any batch the checks use, so a mixed-up dimension cannot pass
+
+
+def check_vectorized(pair: Pair, x: torch.Tensor, samples: int = CHECK_PARTICLES) -> None:
+    """Run the pair the way every objective and diagnostic does: ``samples`` draws of z per image in a
+    plate left of the data plate (Pyro's vectorized particles, the evidence estimator's sample batch), so
+    z has shape ``(samples, N, d)``. The densities must then have one entry per (draw, image): a pair
+    that only works for z of shape ``(N, d)`` (e.g. ``decoder(z).reshape(x.shape)``) is refused here,
+    not after 100 epochs."""
+    n = x.shape[0]
+
+    def stacked(fn):
+        def run(*args):
+            with pyro.plate(PARTICLE_PLATE, samples, dim=-(MAX_PLATE_NESTING + 1)):
+                return fn(*args)
+        return run
+
+    rule = (f"a model and guide must broadcast over sample dimensions left of the batch (objectives and "
+            f"diagnostics stack draws of z there): write decoder(z).unflatten(-1, x.shape[1:]) or "
+            f".reshape(*z.shape[:-1], *x.shape[1:]), not .reshape(x.shape)")
+    with pair.active(), pyro.validation_enabled(False):  # shapes only: the pixels' support is checked elsewhere
+        role = "guide"
+        try:
+            guide_trace = poutine.trace(stacked(pair.guide)).get_trace(x)
+            role = "model"
+            model_trace = poutine.trace(poutine.replay(stacked(pair.model), trace=guide_trace)).get_trace(x)
+            for role, trace in (("guide", guide_trace), ("model", model_trace)):
+                trace.compute_log_prob()
+        except Exception as error:  # noqa: BLE001 - user code may fail in any way
+            where = user_frame(error)
+            raise BadInput(f"the {role} fails with {samples} draws of z per image (z of shape ({samples}, {n}, ...))"
+                           f"{' at ' + where if where else ''}: {first_line(error)}; {rule}") from None
+    for trace, role, names in ((guide_trace, "guide", (LATENT,)), (model_trace, "model", (LATENT, OBSERVED))):
+        for name in names:
+            shape = tuple(trace.nodes[name]["log_prob"].shape)
+            if shape != (samples, n):
+                raise BadInput(f"site {name!r} in the {role} has log-density of shape {shape}, expected "
+                               f"({samples}, {n}): {rule}")

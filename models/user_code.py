@@ -75,18 +75,26 @@ def _line(error: BaseException, path: Path) -> str:
     return str(frames[-1].lineno) if frames else "?"
 
 
+def user_frame(error: BaseException) -> str | None:
+    """``file:line (function)`` of the deepest traceback frame inside a user script loaded by
+    :func:`load_script`, or None when the error did not pass through user code."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if str(Path(f.filename).resolve()) in _LOADED]
+    return f"{frames[-1].filename}:{frames[-1].lineno} ({frames[-1].name})" if frames else None
+
+
+def first_line(error: BaseException) -> str:
+    """``Type: message`` in one line (Pyro appends multi-line trace-shape tables to its messages)."""
+    message = " ".join(str(error).split("Trace Shapes:")[0].split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 def user_code_error(error: BaseException) -> BadInput | None:
     """One line for an exception raised inside a user script loaded by :func:`load_script` (during
     training, diagnosis, comparison, …): its file and line, the exception; None when no user frame is in
     the traceback (a bayesvae bug stays a traceback)."""
-    if isinstance(error, BadInput) or not _LOADED:
+    if isinstance(error, BadInput) or (where := user_frame(error)) is None:
         return None
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if str(Path(f.filename).resolve()) in _LOADED]
-    if not frames:
-        return None
-    message = " ".join(str(error).split())
-    return BadInput(f"your code failed at {frames[-1].filename}:{frames[-1].lineno} "
-                    f"({frames[-1].name}): {type(error).__name__}{': ' + message if message else ''}")
+    return BadInput(f"your code failed at {where}: {first_line(error)}")
 
 
 def get_callable(module: ModuleType, name: str, path: Path) -> Callable:

@@ -5,9 +5,12 @@ runs ``bayesvae`` and checks the snapshot is unchanged.
 """
 
 import gzip
+import io
 import json
 import shutil
 import struct
+import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -76,6 +79,26 @@ def foreign_folder(root):
     return ["--out", root / "photos", "--force"]
 
 
+def npz_claiming(root, shape=(10**7, 1000, 1000)):
+    """A .npz whose 'images' header claims ``shape`` (10^13 float32 elements) over 100 bytes of data."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(root / "claims.npz", "w") as archive:
+        archive.writestr("images.npy", header.getvalue() + bytes(100))
+    return ["--dataset", root / "claims.npz"]
+
+
+def png_bomb(root, size=100_000):
+    """A PNG whose header claims size × size pixels (10^10) in a few hundred bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    (root / "pictures").mkdir()
+    (root / "pictures" / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(bytes(size + 1))) + chunk(b"IEND", b""))
+    return ["--dataset", root / "pictures"]
+
+
 CASES = {
     # data
     "unknown dataset": (lambda r: ["--dataset", "nosuchset"], "unknown --dataset"),
@@ -92,7 +115,11 @@ CASES = {
     "npz wrong shape": (lambda r: npz(r, images=np.zeros((10, 5, 8, 8), np.float32)), "shape"),
     "npz not a zip": (lambda r: [(r / "bad.npz").write_bytes(b"junk") and "--dataset", r / "bad.npz"], "not a readable .npz"),
     "bernoulli on grey data": (lambda r: ["--binarize", "none", "--likelihood", "bernoulli"], "grey levels"),
+    "npz header claiming 10^13 elements": (npz_claiming, "claims shape (10000000, 1000, 1000)"),
+    "decompression-bomb PNG": (png_bomb, "decompression bomb"),
     # settings
+    "latent dim 10^9": (lambda r: ["--latent-dim", "1000000000"], "needs about"),
+    "particles 10^8": (lambda r: ["--particles", "100000000"], "needs about 94 TiB"),
     "latent dim 0": (lambda r: ["--latent-dim", "0"], "--latent-dim"),
     "negative beta": (lambda r: ["--beta", "-1"], "--beta"),
     "NaN beta": (lambda r: ["--beta", "nan"], "--beta"),
@@ -164,3 +191,24 @@ def test_disk_full_exits_2_and_leaves_nothing_half_written(when, cli, tmp_path, 
     assert result.code == 2, result
     assert result.err.count("\n") == 1 and "disk full" in result.err and "Traceback" not in result.err
     assert tree_snapshot(tmp_path) == before
+
+
+def test_failed_download_leaves_no_folder_behind(cli, tmp_path, monkeypatch):
+    """torchvision creates DIR/MNIST/raw and starts writing before the network fails: all of it goes."""
+    import urllib.error
+
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, root, train, download):
+            raw = tmp_path / "data" / "MNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b partial")
+            raise urllib.error.URLError("network unreachable")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    result = cli("train", "--dataset", "mnist", "--data-dir", tmp_path / "data", "--epochs", "1", "--device", "cpu")
+    assert result.code == 2 and "could not download mnist" in result.err, result
+    assert len(result.err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()), list(tmp_path.rglob("*"))

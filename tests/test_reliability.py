@@ -224,3 +224,32 @@ def test_same_command_same_seed_same_metrics(cli, tmp_path):
     cli("train", "--epochs", "4", "--latent-dim", "2", "--hidden", "64", "--seed", "12", "--device", "cpu",
         "--out", tmp_path / "c")
     assert (tmp_path / "c" / METRICS).read_bytes() != outs[0]
+
+
+INTERRUPT_POINTS = {  # command -> where Ctrl-C arrives (pause points, so always at that moment)
+    "train during start-up": (lambda root, ref, args: ["train", *args, "--out", str(root / "startup")], "start:1"),
+    "diagnose while writing": (lambda root, ref, args: ["diagnose", str(ref), "--k", "5", "--max-images", "20",
+                                                         "--no-mcmc", "--device", "cpu", "--out", str(root / "diag")],
+                               "written:anatomy.txt:1"),
+    "compare while writing": (lambda root, ref, args: ["compare", str(ref), "--k", "5", "--max-images", "20",
+                                                        "--device", "cpu", "--out", str(root / "cmp")],
+                              "staged:cmp:1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTERRUPT_POINTS))
+def test_ctrl_c_outside_training_exits_130_with_one_line_and_no_leftovers(case, workspace):
+    root, args, env, reference = workspace
+    make_args, point = INTERRUPT_POINTS[case]
+    before = sorted(p.name for p in root.iterdir())
+    proc = start_paused(command() + make_args(root, reference, args), env, point, root / f"paused-{point}")
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["bayesvae: interrupted; nothing was half-written"], err
+    after = sorted(p.name for p in root.iterdir() if p.name != f"paused-{point}")
+    new = set(after) - set(before)
+    assert new <= {"diag"} and not [p for p in root.rglob("*.tmp-*")], (new, list(root.rglob("*.tmp-*")))
+    if "diag" in new:  # files finished before the interrupt are complete; the one being written is not there
+        assert not (root / "diag" / "anatomy.txt").exists()

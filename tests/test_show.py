@@ -2,6 +2,7 @@
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,26 @@ def test_render_draws_model_and_guide_where_graphviz_is_installed(cli, tmp_path)
     assert result.code == 0, result.err
     for role in ("model", "guide"):
         assert (tmp_path / f"g-{role}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+PLANTED = "import pathlib\npathlib.Path(__file__).with_name('EXECUTED').write_text('planted')\n"
+
+
+def test_against_scripts_resolve_in_the_current_folder_never_in_the_run(cli, tmp_path, monkeypatch):
+    """A script named on the command line is the one in the current folder: a vae.py planted in RUN is never run."""
+    import bayesvae
+
+    run = tmp_path / "run"
+    bayesvae.fit(out=run, epochs=1, latent_dim=2, hidden=(16,), device="cpu", progress=False, log=lambda _: None)
+    (run / "vae.py").write_text(PLANTED + "def guide(x):\n    pass\n")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = cli("show", run, "--against", "guide=vae.py:guide")
+    assert result.code == 2 and f"script {here / 'vae.py'} does not exist" in result.err, result
+    assert not (run / "EXECUTED").exists()
+    template = (Path(__file__).resolve().parents[1] / "examples" / "vae_template.py").read_text()
+    (here / "vae.py").write_text(template)
+    result = cli("show", run, "--against", "guide=vae.py:guide")
+    assert result.code == 0, result
+    assert "loc_head" in result.out and not (run / "EXECUTED").exists()

@@ -156,6 +156,17 @@ BAD_SCRIPTS = {
                 z = pyro.sample("z", dist.Normal(torch.zeros(16), 1.0).to_event(1))
                 pyro.sample("x", dist.Bernoulli(logits=dec(z).reshape(x.shape)).to_event(3))
         """), "model", "must be observed"),
+    "sys.exit at import": (script("import sys\nsys.exit(0)"), "guide", "called sys.exit(0) at import (line 5)"),
+    "KeyboardInterrupt at import": (script("raise KeyboardInterrupt"), "guide", "raised KeyboardInterrupt at import"),
+    # works for z of shape (N, d) only: the objectives and diagnostics stack draws of z left of the batch
+    "model reshaping to x.shape": (script("""
+        dec = torch.nn.Linear(16, 64)
+        def model(x):
+            pyro.module("dec", dec)
+            with pyro.plate("data", x.shape[0]):
+                z = pyro.sample("z", dist.Normal(torch.zeros(16), 1.0).to_event(1))
+                pyro.sample("x", dist.Bernoulli(logits=dec(z).reshape(x.shape)).to_event(3), obs=x)
+        """), "model", "mine.py:10 (model): RuntimeError"),
 }
 
 
@@ -222,3 +233,15 @@ def test_compare_user_defined_runs(user_runs, tmp_path):
         assert row["elbo"] == pytest.approx(-(row["rate"] + row["distortion"]), abs=1e-6)
         assert row["elbo"] <= row["log_px"] + 0.05
     assert (tmp_path / "cmp" / "rate_distortion.png").is_file()
+
+
+def test_user_code_failing_during_training_is_one_line_naming_its_file_and_line(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = GOOD_GUIDE.replace("def guide(x):\n", "calls = [0]\ndef guide(x):\n    calls[0] += 1\n"
+                              "    if calls[0] > 30:\n        raise ValueError('guide broke')\n")
+    (tmp_path / "mine.py").write_text(HEADER + body)
+    line = (HEADER + body).splitlines().index("        raise ValueError('guide broke')") + 1
+    result = cli("train", "--guide", "mine.py:guide", "--epochs", "5", "--device", "cpu", "--out", "run")
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and f"mine.py:{line} (guide): ValueError: guide broke" in lines[0], result.err

@@ -112,6 +112,16 @@ def parse_against(text: str) -> dict[str, str] | Path:
     return overrides
 
 
+def scripts_from_here(overrides: dict) -> dict:
+    """Scripts named on the command line (``guide=vae.py:guide``) resolve against the current folder,
+    never inside RUN: made absolute here, so building beside a run's own (hash-checked, --trust-code)
+    scripts cannot import a file planted in the run folder."""
+    from bayesvae.models.user_code import is_code_ref, split_code_ref
+
+    return {key: f"{split_code_ref(value)[0].resolve()}:{split_code_ref(value)[1]}"
+            if key in ("model", "guide") and is_code_ref(value) else value for key, value in overrides.items()}
+
+
 def _label(spec, other) -> str:
     """The settings where ``spec`` differs from ``other`` (``guide=delta``), or ``same definition``."""
     a, b = spec.to_dict(), other.to_dict()
@@ -164,7 +174,7 @@ def print_diff(args: argparse.Namespace, spec, pair, image_shape, base_dir, name
         other = load_run(against, trust_code=args.trust_code, device="cpu")
         other_spec, other_pair, names = other.config.model, other.pair, (name or "options", str(against))
     else:
-        other_spec = ModelSpec.from_dict({**spec.to_dict(), **against})
+        other_spec = ModelSpec.from_dict({**spec.to_dict(), **scripts_from_here(against)})
         other_pair = build_run_pair(other_spec, image_shape, 0, base_dir, "cpu")
         names = (_label(spec, other_spec), _label(other_spec, spec))
     colour = sys.stdout.isatty()

@@ -8,6 +8,7 @@ the official files (md5-checked) into ``data_dir``. A folder with only the test 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -40,10 +41,16 @@ def _download(name: str, data_dir: Path) -> None:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, MNIST_LIKE[name])
+    # the folders this download creates (data_dir, data_dir/MNIST, .../raw): removed again if it fails
+    created = [p for p in (data_dir, data_dir / MNIST_LIKE[name]) if not p.exists()]
     try:
         for train in (True, False):
             cls(root=str(data_dir), train=train, download=True)
-    except Exception as error:  # noqa: BLE001 - network errors come in many types
+    except BaseException as error:  # noqa: BLE001 - network errors come in many types; Ctrl-C too
+        for folder in created[:1]:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not isinstance(error, Exception):
+            raise
         raise BadInput(f"could not download {name} into {data_dir} ({type(error).__name__}: {error}); "
                        f"put its IDX files in a folder and pass --data-dir") from None
 
