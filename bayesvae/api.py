@@ -121,7 +121,8 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     spec = ModelSpec(model=BUILTIN_MODEL if model_fn else model_ref, guide="normal" if guide_fn else guide_ref,
                      **{k: v for k, v in options.items() if k in _MODEL_KEYS})
     training = {k: v for k, v in options.items() if k in _TRAIN_KEYS}
-    seed = TrainOptions(**{"binarize": "none", **training}).seed  # every training option checked before slow work
+    checked = TrainOptions(**{"binarize": "none", **training})  # every training option checked before slow work
+    seed = checked.seed
     device = resolve_device(device)
     if out is not None and out is not NEW_RUN_DIR:
         check_out_folder(out)
@@ -133,7 +134,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     dataset.to(device)
     data_spec = _data_spec(data, dataset, data_dir, saved=out is not None)
 
-    check_training_memory(spec, dataset.image_shape, training, device)  # before building: "needs about 36 TiB"
+    check_training_memory(spec, dataset.image_shape, checked, device)  # before building: "needs about 36 TiB"
     if in_memory:
         pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, seed)
     else:
