@@ -27,7 +27,7 @@ from bayesvae.inference.terms import trace_terms
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
-from . import plots_anatomy
+from . import answers, plots_anatomy
 from .aggregate import elbo_surgery
 from .anatomy import elbo_anatomy
 from .latent_stats import latent_statistics, posterior_moments
@@ -59,7 +59,8 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
         raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
     with torch.no_grad():
         prior = trace_terms(pair, x[:1], 1).p_z
-    results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k}
+    results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k, "pixels": int(x[0].numel()),
+                     "prior": answers.prior_scale(prior)}
     try:
         estimate = estimate_log_evidence(pair, x, k=k, progress=progress)
         results["evidence"] = {
@@ -107,7 +108,7 @@ def table_rows(results: dict) -> list[dict]:
                  "distance of the guide to the true posterior"),
         ]
     rows += _anatomy_rows(results["anatomy"])
-    rows += _latent_rows(results["latent"])
+    rows += _latent_rows(results["latent"], answers.prior_std_hint(results))
     rows += _surgery_rows(results["surgery"])
     return rows
 
@@ -132,7 +133,7 @@ def _anatomy_rows(anatomy: dict) -> list[dict]:
     return rows
 
 
-def _latent_rows(latent: dict) -> list[dict]:
+def _latent_rows(latent: dict, prior_hint: str) -> list[dict]:
     d = latent["latent_dim"]
     rows = [
         _row("Σ_u KL(q_u(z_u|x) ‖ p_u(z_u)) over latent dimensions", latent["kl_total"], None, latent["kl_method"]),
@@ -145,7 +146,7 @@ def _latent_rows(latent: dict) -> list[dict]:
             continue
         label = f"{summary['dims']} {group} dim{'s' if summary['dims'] != 1 else ''}"
         rows.append(_row(f"posterior std Std_q[z_u|x], mean over images and {label}", summary["mean_std"], None,
-                         "compare with the prior's std (1 for N(0, I))"))
+                         prior_hint))
         rows.append(_row(f"spread of posterior means Std_x(E_q[z_u|x]), {label}", summary["std_of_means"], None,
                          "0: q(z_u|x) does not depend on x"))
     return rows
@@ -166,25 +167,8 @@ def _surgery_rows(surgery: dict) -> list[dict]:
 
 
 def kl_answer(results: dict) -> str:
-    """One paragraph answering "does the KL force every q(z|x) to N(0, 1)?" from the measured numbers."""
-    latent, surgery = results["latent"], results["surgery"]
-    if latent["point_mass"]:
-        return ("The guide is a point mass: there is no KL term; the codes' spread over images is in the "
-                "per-dimension table (the prior only enters through log p(z) at the code).")
-    active, inactive = latent["summary"]["active"], latent["summary"]["inactive"]
-    parts = []
-    if inactive:
-        parts.append(f"{inactive['dims']} inactive dimension(s) sit at the prior for every image (posterior std "
-                     f"{inactive['mean_std']:.2f}, means spread {inactive['std_of_means']:.3f} over images)")
-    if active:
-        parts.append(f"{active['dims']} active dimension(s) have q(z|x) far from N(0, 1) per image (posterior std "
-                     f"{active['mean_std']:.2f}, means spread {active['std_of_means']:.2f} over images)")
-    text = "Per image the KL pulls q(z|x) toward p(z), but " + "; ".join(parts) + "."
-    if "skipped" not in surgery:
-        text += (f" What must match the prior is the aggregate q(z): marginal KL {surgery['marginal_kl']:.2f} nats, "
-                 f"while the average KL {surgery['average_kl']:.2f} nats is mostly information about x "
-                 f"(I_q = {surgery['mutual_information']:.2f} ≤ log N = {surgery['log_n']:.2f}).")
-    return text
+    """One paragraph answering "does the KL force every q(z|x) to the prior?" (:func:`.answers.kl_answer`)."""
+    return answers.kl_answer(results)
 
 
 def _number(value, se=None) -> tuple[str, str]:
