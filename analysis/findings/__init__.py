@@ -8,10 +8,10 @@ rows, config.json as dicts) and returns :class:`Finding` objects; thresholds liv
 
 from .compare import compare_findings, definition_labels
 from .diagnose import diagnose_findings
-from .evidence import evidence_finding, format_log_px, khat_summary
+from .evidence import evidence_finding, format_log_px, khat_summary, unreliable
 from .finding import Finding, findings_json, render_findings, short_list, sort_findings, worst
 from .training import live_warning, train_findings
 
 __all__ = ["Finding", "compare_findings", "definition_labels", "diagnose_findings", "evidence_finding",
            "findings_json", "format_log_px", "khat_summary", "live_warning", "render_findings", "short_list",
-           "sort_findings", "train_findings", "worst"]
+           "sort_findings", "train_findings", "unreliable", "worst"]

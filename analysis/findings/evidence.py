@@ -43,7 +43,7 @@ def evidence_finding(evidence: dict | None, posterior: dict | None = None) -> Fi
     base = {"khat_max": k, "images_above_0_7": n_above, "images": n, "measured_on": summary["source"]}
     if log_px is not None:
         base["log_px_shown"] = log_px
-    if k > T.KHAT_BAD and n_above / (n if isinstance(n, int) and n else 1) > T.KHAT_BAD_FRACTION:
+    if k > T.KHAT_BAD and unreliable(k, n_above / n if isinstance(n, int) and n else None):
         return Finding("evidence-unreliable", "problem",
                        f"the importance-sampled log p(x) cannot be trusted: PSIS k̂ up to {k:.2f} "
                        f"({n_above} of {n} images above {T.KHAT_BAD})", base,
@@ -52,6 +52,12 @@ def evidence_finding(evidence: dict | None, posterior: dict | None = None) -> Fi
                        "off by many nats (usually too low).",
                        "check with MCMC (diagnose part 2); use a guide closer to p(z|x) (--guide fullcov or iaf, "
                        "--elbo iwae) or fix the training first; more --k helps only slowly")
+    if k > T.KHAT_BAD:
+        return Finding("evidence-tail", "note",
+                       f"{n_above} of {n} images have PSIS k̂ above {T.KHAT_BAD} (up to {k:.2f})", base,
+                       "For those images the importance-sampled log p(x) is uncertain beyond its standard error; "
+                       "they are too few to make the mean over images unreliable.",
+                       "a larger --k; part 2 (MCMC) checks single images")
     if k > T.KHAT_GOOD:
         return Finding("evidence-slow", "note", f"PSIS k̂ up to {k:.2f}: log p(x) converges slowly", base,
                        "Between 0.5 and 0.7 importance sampling still converges, but more slowly than its standard "
@@ -59,12 +65,22 @@ def evidence_finding(evidence: dict | None, posterior: dict | None = None) -> Fi
     return None
 
 
-def format_log_px(value: float | None, se: float | None, khat_max: float | None) -> str:
+def unreliable(khat_max: float | None, fraction_above: float | None = None) -> bool:
+    """True when the mean log p(x) must not be shown as a precise number: k̂ above KHAT_BAD and (when the
+    share of such images is known) more than KHAT_BAD_FRACTION of the images above it."""
+    if khat_max is None or not khat_max > T.KHAT_BAD:
+        return False
+    return fraction_above is None or fraction_above > T.KHAT_BAD_FRACTION
+
+
+def format_log_px(value: float | None, se: float | None, khat_max: float | None,
+                  fraction_above: float | None = None) -> str:
     """log p(x) as it may be printed: three decimals ± se when k̂ ≤ 0.7 (or unknown), two between 0.5 and
-    0.7, and above 0.7 the rounded value marked unreliable (no standard error: it does not hold)."""
+    0.7, and when :func:`unreliable` the rounded value marked unreliable (no standard error: it does not
+    hold). ``fraction_above``: share of images with k̂ > 0.7 (None: judge by ``khat_max`` alone)."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    if khat_max is not None and khat_max > T.KHAT_BAD:
+    if unreliable(khat_max, fraction_above):
         return f"≈ {value:.0f} (unreliable: PSIS k̂ {khat_max:.2f} > {T.KHAT_BAD})"
     digits = 2 if khat_max is not None and khat_max > T.KHAT_GOOD else 3
     text = f"{value:.{digits}f}"

@@ -1,0 +1,100 @@
+"""Deliberately broken digits runs, trained for seconds each: every one raises its finding with the right
+severity and evidence, and a healthy default run raises no problem or warning.
+
+Runs are trained once per session (in memory) and diagnosed with a small K; the PSIS k̂ of the main
+evidence estimate is computed here (issue 19 adds it to the evidence block itself).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bayesvae.analysis.findings import diagnose_findings, format_log_px, render_findings, train_findings
+
+CASES = {
+    "healthy": dict(epochs=100),
+    "gaussian-scale-1": dict(epochs=30, likelihood="gaussian", likelihood_scale=1.0, binarize="none"),
+    "lr-1": dict(epochs=3, lr=1.0),
+    "lr-1000": dict(epochs=2, lr=1000.0),
+}
+K, MAX_IMAGES = 200, 100
+
+
+def _config(run) -> dict:
+    import json
+
+    return json.loads(run.config.to_json())
+
+
+@pytest.fixture(scope="session")
+def broken_runs():
+    """name -> (config dict, history, diagnose results with the evidence's k̂, or None when not diagnosed)."""
+    import bayesvae
+    from bayesvae.analysis.posterior_check import psis_khat
+    from bayesvae.diagnose_api import diagnose
+
+    out = {}
+    for name, options in CASES.items():
+        run = bayesvae.fit(data="digits", out=None, device="cpu", progress=False, log=lambda _: None, **options)
+        results = None
+        if name != "lr-1000":
+            results = diagnose(run, k=K, max_images=MAX_IMAGES, log=lambda _: None, progress=False)
+            x, _ = run.images("test", MAX_IMAGES)
+            khat = psis_khat(run.pair, x, num_samples=K)
+            results["evidence"].update({"khat": khat.tolist(), "khat_max": float(khat.max()),
+                                        "n_khat_above_0_7": int((khat > 0.7).sum())})
+        out[name] = (_config(run), run.history, results)
+    return out
+
+
+def _by_id(findings):
+    return {f.id: f for f in findings}
+
+
+def _serious(findings):
+    return [f for f in findings if f.severity in ("problem", "warning")]
+
+
+def test_a_healthy_default_run_raises_no_problem_or_warning(broken_runs):
+    config, history, results = broken_runs["healthy"]
+    assert _serious(train_findings(history, config)) == []
+    found = diagnose_findings(results, None, config, history)
+    assert _serious(found) == [], render_findings(found)
+
+
+def test_a_wide_gaussian_scale_collapses_and_both_numbers_are_given(broken_runs):
+    config, history, results = broken_runs["gaussian-scale-1"]
+    train = _by_id(train_findings(history, config))
+    assert train["posterior-collapse"].severity == "problem"
+    assert train["posterior-collapse"].evidence["final_test_kl"] < 0.5
+    scale = train["gaussian-scale-mismatch"]
+    assert scale.severity == "warning" and scale.evidence["likelihood_scale"] == 1.0
+    assert 0.15 < scale.evidence["residual_rms"] < 0.33          # digits pixels around their mean image
+    assert "--likelihood-scale" in train["posterior-collapse"].remedy
+    found = _by_id(diagnose_findings(results, None, config, history))
+    assert found["posterior-collapse"].evidence["active_units"] == 0
+    assert found["posterior-collapse"].evidence["mutual_information_nats"] < 0.1
+    assert "gaussian-scale-mismatch" in found
+
+
+def test_lr_1_explodes_in_the_first_epoch_and_its_evidence_is_flagged_unreliable(broken_runs):
+    config, history, results = broken_runs["lr-1"]
+    explosion = _by_id(train_findings(history, config))["loss-explosion"]
+    assert explosion.severity == "problem" and explosion.evidence["epoch"] == 1
+    assert explosion.evidence["ratio_to_median"] > 100
+    found = _by_id(diagnose_findings(results, None, config, history))
+    assert {"constant-encoder", "posterior-collapse"} & set(found)
+    evidence = found["evidence-unreliable"]
+    assert evidence.severity == "problem" and evidence.evidence["khat_max"] > 0.7
+    share = results["evidence"]["n_khat_above_0_7"] / len(results["evidence"]["khat"])
+    assert share > 0.1
+    shown = format_log_px(results["evidence"]["log_px"], results["evidence"]["log_px_se"],
+                          results["evidence"]["khat_max"], share)
+    assert "unreliable" in shown and "±" not in shown
+
+
+def test_lr_1000_reports_a_kl_of_millions_of_nats(broken_runs):
+    config, history, _ = broken_runs["lr-1000"]
+    found = _by_id(train_findings(history, config))
+    assert found["kl-exploded"].severity == "problem"
+    assert found["kl-exploded"].evidence["max_test_kl"] > found["kl-exploded"].evidence["bound_nats"]
