@@ -38,6 +38,7 @@ from bayesvae.models.families import is_point_mass
 from bayesvae.models.pair import Pair
 from bayesvae.models.sites import DATA_PLATE, LATENT
 
+from .kl_weight import KLWeight
 from .mcmc import torch_threads
 from .objectives import make_elbo
 
@@ -125,8 +126,12 @@ class LocalPosterior:
 
 
 def fit_local_posterior(pair: Pair, x: torch.Tensor, steps: int = 300, particles: int = 16, lr: float = 0.02,
-                        progress: Callable | None = None, threads: int = 1) -> LocalPosterior:
+                        progress: Callable | None = None, threads: int = 1, beta: float = 1.0) -> LocalPosterior:
     """Maximize each image's ELBO over its own λ_n, starting from the encoder's λ(x_n).
+
+    ``beta`` ≠ 1 maximizes the β-weighted target E_q[log p(x|z)] − β KL(q ‖ p(z)) instead (the latent site
+    scaled by β, :class:`~.kl_weight.KLWeight`, as in training): its optimum is the best member of the family
+    for the tempered posterior p(x|z)^(1/β) p(z) — what a β-VAE's encoder is trained to output.
 
     Adam with learning rate ``lr`` decaying geometrically to lr/10 over ``steps``; ``particles`` vectorized
     z-samples per image and step. Raises :class:`UnsupportedGuide` when the guide's family is not supported.
@@ -144,7 +149,8 @@ def fit_local_posterior(pair: Pair, x: torch.Tensor, steps: int = 300, particles
     x = x.detach()
     with torch_threads(threads), local.active():
         for _ in (progress or iter)(range(steps)):
-            loss = elbo.differentiable_loss(local.model, local.guide, x)
+            with KLWeight(beta):
+                loss = elbo.differentiable_loss(local.model, local.guide, x)
             grads = torch.autograd.grad(loss, params)  # λ only: the decoder stays as trained
             for p, g in zip(params, grads):
                 p.grad = g

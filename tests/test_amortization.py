@@ -124,3 +124,31 @@ def test_local_q_star_beats_the_amortized_guide_on_a_trained_vae(trained_run):
     mean_se = math.sqrt((gaps.amortization_gap_se ** 2).sum()) / len(x)
     assert gaps.amortization_gap.mean() > 3 * mean_se         # and on average it is a real, positive gap
     assert (gaps.approximation_gap > -3 * gaps.approximation_gap_se).all()   # log p(x) ≥ ELBO[q*]
+
+
+def test_beta_split_on_the_oracle_gives_the_tempered_posteriors_kl_as_the_beta_part(oracle):
+    """A perfect β = 3 encoder (q = the tempered posterior, precision I + WᵀW/(βσ²)): the amortization part is 0
+    and the β part is KL(q_β ‖ p(z|x)) in closed form; the parts add up to the total gap."""
+    from bayesvae.analysis.amortization import format_beta_split, measure_beta_split
+    from bayesvae.models.linear_gaussian import LinearGaussianGuide
+
+    model, x = oracle
+    beta = 3.0
+    with torch.no_grad():
+        sigma2 = model.log_sigma.exp() ** 2
+        cov = torch.linalg.inv(torch.eye(2) + model.weight.T @ model.weight / (beta * sigma2))
+        A = cov @ model.weight.T / (beta * sigma2)
+        guide = LinearGaussianGuide(A, -A @ model.bias, torch.linalg.cholesky(cov))
+    pyro.set_rng_seed(0)
+    pair = linear_gaussian_pair(model, guide)
+    local = fit_local_posterior(pair, x, steps=300, particles=16, lr=0.02)
+    local_beta = fit_local_posterior(pair, x, steps=300, particles=16, lr=0.02, beta=beta)
+    gaps = measure_gaps(pair, local, x, k=K)
+    split = measure_beta_split(gaps, local_beta, x, beta, list(range(x.shape[0])), k=K)
+    exact = kl_divergence(amortized_posterior(pair, x), model.posterior(x)).detach().double().numpy()
+    assert (exact > 0.3).all()
+    for n, r in enumerate(split["rows"]):
+        assert r["beta_part"] == pytest.approx(exact[n], abs=0.03 + 4 * r["beta_part_se"])
+        assert abs(r["amortization_part"]) < 0.03 + 4 * r["amortization_part_se"]
+        assert r["approximation_gap"] + r["beta_part"] + r["amortization_part"] == pytest.approx(r["total_gap"])
+    assert "β part" not in format_beta_split(split) and "what training for β = 3 costs" in format_beta_split(split)
