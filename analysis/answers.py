@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from bayesvae.models.families import family_name
+
 from .findings import thresholds as T
 
 
@@ -21,7 +23,7 @@ def prior_scale(prior: torch.distributions.Distribution, draws: int = 4096) -> d
 
     Analytic (``prior.stddev``, e.g. √2·b for a Laplace(0, b), mixtures by the law of total variance) where
     torch has it, else the spread of ``draws`` samples."""
-    family = type(prior).__name__
+    family = family_name(prior)
     try:
         std, method = prior.stddev, "analytic (the prior's stddev)"
     except NotImplementedError:

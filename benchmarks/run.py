@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, evaluation_throughput, memory, svi_overhead
+from . import data_pipeline, evaluation_throughput, findings_overhead, memory, svi_overhead
 from .common import ROOT, load_average, machine, mnist_images
 
-BENCHMARKS = ("svi", "evaluation", "data", "memory")
+BENCHMARKS = ("svi", "evaluation", "data", "memory", "findings")
 SVI_TARGET, SVI_LIMIT = 1.05, 1.10
 DATA_TARGET = 0.05
 
@@ -116,6 +116,12 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
                 log(f"  {job} N={n} K={k} ({allocator}): peak {rows[-1].peak_mib:.0f} MiB, "
                     f"growth {rows[-1].growth_mib:.0f} MiB")
         sections["memory"] = memory.markdown(rows)
+    if "findings" in only:
+        log("5. findings overhead in diagnose ...")
+        binary = torch.bernoulli(x[:sizes.evidence_images], generator=torch.Generator().manual_seed(0))
+        row = findings_overhead.run(trained_pair(x[:sizes.svi_images]), binary, sizes.evidence_k,
+                                    sizes.evaluation_repetitions, log)
+        sections["findings"] = findings_overhead.markdown(row)
     facts["load average (1, 5, 15 min) at end"] = load_average()
     facts["benchmark minutes"] = f"{(time.perf_counter() - started) / 60:.1f}"
     return {"machine": facts, "data": data_note, "sections": sections}
@@ -151,6 +157,9 @@ TITLES = {
                             "with `MALLOC_MMAP_THRESHOLD_=1048576`: glibc then gives every freed block of 1 MiB "
                             "or more back at once, so the peak is what the code holds, not what the allocator "
                             "kept (see `benchmarks/memory.py`)."),
+    "findings": ("5. Findings overhead in diagnose",
+                 "Time of the findings layer (diagnose_findings, render, JSON) over diagnose part 1 on the same "
+                 "results, alternating rounds (`benchmarks/findings_overhead.py`)."),
 }
 
 

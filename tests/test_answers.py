@@ -21,6 +21,7 @@ def with_prior(results, std=1.0, family="Independent"):
 def test_prior_std_is_read_from_the_prior_itself():
     laplace = prior_scale(dist.Laplace(torch.zeros(4), torch.ones(4)).to_event(1))
     assert laplace["std"] == pytest.approx(math.sqrt(2))           # 1.41, not the N(0, 1) value
+    assert laplace["family"] == "Laplace"
     assert prior_scale(dist.Normal(torch.zeros(3), 2 * torch.ones(3)).to_event(1))["std"] == pytest.approx(2.0)
     mixture = dist.MixtureSameFamily(dist.Categorical(torch.ones(2)),
                                      dist.Normal(torch.tensor([[-3.0], [3.0]]), torch.ones(2, 1)).to_event(1))
