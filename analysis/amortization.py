@@ -179,3 +179,15 @@ def format_beta_split(split: dict) -> str:
     for key in ("approximation_gap", "beta_part", "amortization_part"):
         lines.append(f"  {mean[key]:8.2f}  {labels[key]}")
     return "\n".join(lines)
+
+
+def fit_beta_split(pair: Pair, gaps: Gaps, x: torch.Tensor, beta: float, image_ids: list[int], k: int = 1000,
+                   **fit_options) -> dict | None:
+    """At β ≠ 1: fit q*_β (``fit_local_posterior(..., beta=β)``, same settings as q*) and return
+    :func:`measure_beta_split`; None at β = 1 (there is nothing to split)."""
+    from bayesvae.inference.local_posterior import fit_local_posterior
+
+    if beta == 1.0:
+        return None
+    local_beta = fit_local_posterior(pair, x, beta=beta, **fit_options)
+    return measure_beta_split(gaps, local_beta, x, beta, image_ids, k=k)

@@ -15,7 +15,8 @@ from pathlib import Path
 from bayesvae.inference.files import atomic_write_text
 
 BOUNDS_COLUMNS = (
-    ("name", "run", "{}"), ("guide", "guide", "{}"), ("prior", "prior", "{}"), ("objective", "fit by", "{}"),
+    ("name", "run", "{}"), ("guide", "guide", "{}"), ("prior", "prior", "{}"), ("likelihood", "likelihood", "{}"),
+    ("binarize", "binarize", "{}"), ("objective", "fit by", "{}"),
     ("beta", "β", "{:g}"),
     ("elbo", "ELBO", "{:.2f}"), ("log_px", "log p(x)", "{:.2f}"), ("log_px_se", "±se", "{:.3f}"),
     ("gap", "gap", "{:.2f}"), ("rate", "rate R", "{:.2f}"), ("distortion", "distortion D", "{:.2f}"),
@@ -27,6 +28,8 @@ LATENT_COLUMNS = (
     ("knn_accuracy", "k-NN acc", "{:.3f}"), ("logistic_accuracy", "logistic acc", "{:.3f}"),
     ("silhouette", "silhouette", "{:.3f}"), ("chance", "chance", "{:.3f}"),
 )
+
+FINDINGS_COLUMNS = (("name", "run", "{}"), ("findings_summary", "findings", "{}"))
 
 
 def _cell(value, fmt: str) -> str:
@@ -62,6 +65,9 @@ def report_text(result: dict) -> str:
         "spread of E_q[z]: RMS over dimensions of the std of the posterior means across images (the prior N(0, I) "
         "has 1); probes are fitted on the training split and scored on the test split.",
     ]
+    if any("findings_summary" in row for row in rows):
+        parts += ["", "Findings per run (details in comparison.json; `bayesvae diagnose RUN` for causes and remedies)",
+                  format_table(rows, FINDINGS_COLUMNS)]
     if result["notes"]:
         parts += [""] + [f"note: {note}" for note in result["notes"]]
     return "\n".join(parts)

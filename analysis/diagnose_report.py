@@ -30,6 +30,7 @@ from bayesvae.models.pair import Pair
 from . import answers, plots_anatomy
 from .aggregate import elbo_surgery
 from .anatomy import elbo_anatomy
+from .findings.evidence import shown_log_px
 from .latent_stats import latent_statistics, posterior_moments
 
 UNITS = "nats per image (summed over pixels or latent dimensions, averaged over images)"
@@ -186,8 +187,11 @@ def format_table(results: dict, per_dimension: bool = True) -> str:
     width = max(len(r["quantity"]) for r in rows)
     lines = [f"{'quantity (Bayes role)':<{width}}  {'nats/image':>11}  {'± s.e.':>9}  how",
              "-" * (width + 40)]
+    shown = shown_log_px(results.get("evidence"))  # with PSIS k̂ known: unreliable evidence loses its decimals
     for r in rows:
         value, se = _number(r["value"], r["se"])
+        if shown is not None and r["quantity"].startswith("evidence log p(x)") and "unreliable" in shown:
+            value, se = shown, ""
         lines.append(f"{r['quantity']:<{width}}  {value:>11}  {se:>9}  {r['how']}")
     if per_dimension:
         lines += ["", per_dimension_table(results["latent"])]

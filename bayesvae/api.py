@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 import pyro
+from tqdm.auto import tqdm
 
+from bayesvae.analysis.findings import render_findings, train_findings
+from bayesvae.analysis.findings.wiring import LiveWarnings, config_dict, write_findings
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.resources import check_training_memory
@@ -213,9 +216,11 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
     if state.torch_rng is None:  # a fresh start draws the same numbers however it was set up
         pyro.set_rng_seed(run.config.training.seed)
     started, first_epoch = time.perf_counter(), state.epoch + 1
+    config = config_dict(run.config)
+    live = LiveWarnings(tqdm.write if log is print else log, state.history, config)  # + a line on explosion
     try:
         run.state = train(run.pair, run.data.train_x, run.data.test_x, run.config.training, state, save,
-                          log=None if log is print else log, progress=progress)
+                          log=live, progress=progress)
     except Interrupted as stop:
         run.state = stop.state
         stop.run_dir = run.path  # where to resume from (the command line names a new run only inside fit)
@@ -225,4 +230,8 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
         epochs = run.config.training.epochs
         done = f"epochs {first_epoch}–{epochs}" if first_epoch > 1 else f"{epochs} epochs"
         log(f"trained {done} in {time.perf_counter() - started:.1f} s; run in {run.path}")
+    findings = train_findings(run.history, config)
+    if run.path is not None:
+        write_findings(run.path, findings)
+    log(render_findings(findings, "findings from the training curves"))
     return run

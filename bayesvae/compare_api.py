@@ -27,6 +27,7 @@ import torch
 
 from bayesvae.analysis.aggregate import elbo_surgery
 from bayesvae.analysis.compare_report import report_text, write_report
+from bayesvae.analysis.findings.wiring import attach_compare_findings, label_compare_row
 from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
 from bayesvae.analysis.latent_stats import active_units, posterior_moments
 from bayesvae.analysis.probes import class_grouping
@@ -138,7 +139,7 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
         row.update(_evidence_columns(run.pair, x, k, progress))
     if grouping is None:
         notes.append(f"{name}: the data set has no labels: class grouping not measured")
-    row = {key: _none_if_nan(value) for key, value in row.items()}
+    row = label_compare_row({key: _none_if_nan(value) for key, value in row.items()}, config)  # user's prior named
     extras = {"x": x, "labels": labels, "means": means, "activity": activity, "point": point,
               "grouping": grouping, "notes": notes}
     return row, extras
@@ -179,8 +180,12 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
                      f"that cap — the codes tell every image apart; Monte Carlo noise can put the estimate past it")
     if len({row["dataset"] for row in rows}) > 1:
         notes.append("the runs were trained on different data sets: their numbers are not comparable")
+    found = attach_compare_findings({"runs": rows})  # per-run findings column, and log p(x) ranked only within kind
+    notes += [f"{f.title}: {f.evidence['groups']}" for f in found["comparison"]]
     sizes = {row["n_images"] for row in rows}
-    result = {"runs": rows, "notes": notes, "split": split, "k": k,
+    result = {"runs": rows, "notes": notes, "split": split, "k": k, "findings": {
+                  "comparison": [f.to_dict() for f in found["comparison"]], "rankable": found["rankable"],
+                  "groups": found["groups"]},
               "n_images": sizes.pop() if len(sizes) == 1 else "varies", "tsne": tsne,
               "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []}
     if out is not None:

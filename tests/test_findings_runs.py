@@ -98,3 +98,36 @@ def test_lr_1000_reports_a_kl_of_millions_of_nats(broken_runs):
     found = _by_id(train_findings(history, config))
     assert found["kl-exploded"].severity == "problem"
     assert found["kl-exploded"].evidence["max_test_kl"] > found["kl-exploded"].evidence["bound_nats"]
+
+
+def test_train_diagnose_and_compare_write_and_print_their_findings(tmp_path):
+    """The wiring: train warns during training and writes RUN/findings.json; diagnose prints findings before
+    its tables and writes diagnostics/findings.json; compare refuses to rank different likelihoods."""
+    import json
+
+    import bayesvae
+
+    lines = []
+    exploded = bayesvae.fit(data="digits", out=tmp_path / "lr1", epochs=2, lr=1.0, device="cpu", progress=False,
+                            log=lines.append)
+    assert any(line.startswith("warning: the training loss exploded in the first epoch") for line in lines)
+    saved = json.loads((tmp_path / "lr1" / "findings.json").read_text())["findings"]
+    assert {"id": "loss-explosion", "severity": "problem"}.items() <= saved[0].items()
+    assert "findings from the training curves" in lines[-1]
+
+    printed = []
+    result = bayesvae.diagnose(exploded.path, k=20, max_images=30, log=printed.append)
+    text = "\n".join(printed)
+    assert text.index("[problem]") < text.index("quantity (Bayes role)")
+    on_disk = json.loads((tmp_path / "lr1" / "diagnostics" / "findings.json").read_text())
+    assert on_disk["findings"] == result["findings"] and result["findings"][0]["severity"] == "problem"
+
+    grey = bayesvae.fit(data="digits", out=tmp_path / "grey", epochs=2, likelihood="gaussian", binarize="none",
+                        device="cpu", progress=False, log=lambda _: None)
+    compared = bayesvae.compare([exploded.path, grey.path], k=20, max_images=40, log=lambda _: None)
+    assert compared["findings"]["rankable"] is False
+    assert compared["findings"]["comparison"][0]["id"] == "log-px-not-comparable"
+    assert [row["binarize"] for row in compared["runs"]] == ["dynamic", "none"]
+    assert all(isinstance(row["findings"], list) for row in compared["runs"])
+    from bayesvae.compare_api import report_text
+    assert "likelihood" in report_text(compared) and "Findings per run" in report_text(compared)

@@ -87,3 +87,13 @@ def format_log_px(value: float | None, se: float | None, khat_max: float | None,
     if se is not None and math.isfinite(se):
         text += f" ± {se:.{digits}f}"
     return text + (f" (k̂ {khat_max:.2f})" if khat_max is not None and khat_max > T.KHAT_GOOD else "")
+
+
+def shown_log_px(evidence: dict | None) -> str | None:
+    """The evidence block's log p(x) as :func:`format_log_px` prints it when its k̂ is known, else None."""
+    summary = khat_summary(evidence)
+    if summary is None or not evidence or evidence.get("log_px") is None:
+        return None
+    n = summary["n_images"]
+    share = summary["n_above"] / n if isinstance(n, int) and n else None
+    return format_log_px(evidence["log_px"], evidence.get("log_px_se"), summary["khat_max"], share)

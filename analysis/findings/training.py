@@ -141,13 +141,21 @@ def train_findings(history: list[dict], config: dict) -> list:
     return [f for f in found if f is not None]
 
 
-def live_warning(history: list[dict], config: dict) -> str | None:
-    """One line to print during training when the epoch just finished exploded (None otherwise)."""
+def live_finding(history: list[dict], config: dict) -> Finding | None:
+    """The explosion finding (``kl-exploded`` or ``loss-explosion``) of the epoch just finished, or None.
+
+    A first-epoch explosion is seen once the second epoch gives a reference to compare it with."""
     if not history:
         return None
     d = pixels(config or {})
     recent = {history[-1]["epoch"]} | ({history[0]["epoch"]} if len(history) == 2 else set())
     for finding in (_kl_exploded(history[-1:], d), _loss_explosion(history, d, (config or {}).get("training", {}).get("lr"))):
         if finding is not None and finding.evidence.get("epoch") in recent:
-            return f"warning: {finding.title}; {finding.remedy}"
+            return finding
     return None
+
+
+def live_warning(history: list[dict], config: dict) -> str | None:
+    """One line to print during training when the epoch just finished exploded (None otherwise)."""
+    finding = live_finding(history, config)
+    return None if finding is None else f"warning: {finding.title}; {finding.remedy}"
