@@ -44,7 +44,11 @@ def broken_runs():
             results["evidence"].update({"khat": khat.tolist(), "khat_max": float(khat.max()),
                                         "n_khat_above_0_7": int((khat > 0.7).sum())})
         out[name] = (_config(run), run.history, results)
+        RUNS[name] = run
     return out
+
+
+RUNS: dict = {}  # name -> the trained Run of broken_runs (for compare, which measures the runs itself)
 
 
 def _by_id(findings):
@@ -131,3 +135,14 @@ def test_train_diagnose_and_compare_write_and_print_their_findings(tmp_path):
     assert all(isinstance(row["findings"], list) for row in compared["runs"])
     from bayesvae.compare_api import report_text
     assert "likelihood" in report_text(compared) and "Findings per run" in report_text(compared)
+
+
+def test_compare_flags_probes_on_the_collapsed_run_and_does_not_rank_grey_against_binary(broken_runs):
+    import bayesvae
+
+    result = bayesvae.compare([RUNS["healthy"], RUNS["gaussian-scale-1"]], k=20, max_images=100, log=lambda _: None)
+    healthy, collapsed = ({f["id"]: f["severity"] for f in row["findings"]} for row in result["runs"])
+    assert collapsed["probes-meaningless"] == "warning" and collapsed["posterior-collapse"] == "problem"
+    assert "probes-meaningless" not in healthy and "silhouette" in healthy
+    assert not result["findings"]["rankable"]
+    assert [row["likelihood"] for row in result["runs"]] == ["bernoulli", "gaussian"]
