@@ -38,16 +38,15 @@ from bayesvae.models.families import is_point_mass
 from bayesvae.models.pair import Pair
 
 from . import arviz_io
+from .findings.thresholds import ESS_MIN, KHAT_BAD, KHAT_GOOD, R_HAT_MAX  # one place for every threshold
 
-R_HAT_MAX = 1.01
-ESS_MIN = 400
-KHAT_GOOD, KHAT_BAD = 0.5, 0.7
 
 KHAT_NOTE = (
     "PSIS k̂ of w = p(x,z)/q(z|x), z ~ q (Yao et al. 2018): k̂ < 0.5 q covers p(z|x), importance sampling "
     "(log p(x)) is reliable; 0.5-0.7 usable, slower convergence; > 0.7 the weights' variance is (nearly) "
     "infinite: q is too narrow or misplaced and importance-sampled estimates cannot be trusted.")
-MCMC_NOTE = (f"flags: R-hat > {R_HAT_MAX} or ESS < {ESS_MIN}: run more --draws/--warmup; divergences: the "
+MCMC_NOTE = (f"flags: R-hat > {R_HAT_MAX} or ESS < {ESS_MIN}: the chains have not converged (the findings name the "
+             f"probable cause and its option: tree depth at the cap, divergences, or too few --draws); divergences: the "
              f"NUTS state (all chains of these images) hit a region it could not integrate, draws may be biased.")
 KL_NOTE = ("KL(q‖p̂), KL(p̂‖q): p̂ = Gaussian fitted to the MCMC draws (first two moments of p(z|x) only); "
            "closed form for a Gaussian q, else Monte Carlo.")
