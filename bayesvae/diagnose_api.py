@@ -119,13 +119,33 @@ def diagnose_run(run: Run, split: str, k: int, max_images: int | None, out: str 
     if posterior is not None:
         results["posterior"] = run_posterior(run, posterior, diagnostics_dir(run, out), log, split=split, k=k,
                                              seed=seed)
+        part2_findings(run, results, results["posterior"], out, log)
     return results
+
+
+def part2_findings(run: Run, results: dict, posterior: dict, out: str | Path | None,
+                   log: Callable[[str], None]) -> None:
+    """Findings again with part 2's measurements: rewrite findings.json, print the ones part 1 did not show."""
+    from bayesvae.analysis.findings import diagnose_findings, render_findings
+    from bayesvae.analysis.findings.wiring import config_dict, write_findings
+
+    shown = {f["id"] for f in results.get("findings", [])}
+    findings = diagnose_findings(results, posterior, config_dict(run.config), run.history)
+    results["findings"] = [f.to_dict() for f in findings]
+    folder = diagnostics_dir(run, out)
+    if folder is not None:
+        write_findings(folder, findings)
+    new = [f for f in findings if f.id not in shown]
+    if new:
+        log("\n" + render_findings(new, "findings from part 2"))
 
 
 def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: str | Path | None, seed: int,
                    progress: bool | None, log: Callable[[str], None]) -> dict:
     """Measure (see :func:`diagnose`), write anatomy.json/anatomy.txt/PNGs, log the table; returns the results."""
     from bayesvae.analysis.diagnose_report import format_table, measure, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.findings import diagnose_findings, render_findings
+    from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     x, labels = run.images(split, max_images)
     pyro.set_rng_seed(seed)
@@ -134,7 +154,9 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,
                     "guide": run.config.model.guide, "latent_dim": results["latent"]["latent_dim"]})
-    table = format_table(results)
+    findings = diagnose_findings(results, None, config_dict(run.config), run.history)
+    results["findings"] = [f.to_dict() for f in findings]
+    table = render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
     header = (f"diagnose {run.path or '(in-memory run)'}: {results['n_images']} {split} images, "
               f"guide {run.config.model.guide}; all values in {results['units']}")
     folder = diagnostics_dir(run, out)
@@ -143,8 +165,9 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
         written = write_plots(part, folder)
         atomic_write_text(folder / TABLE_NAME, header + "\n\n" + table + "\n")
         write_json(folder / JSON_NAME, results)
-        results["files"] = [str(p) for p in (*written, folder / TABLE_NAME, folder / JSON_NAME)]
+        findings_file = write_findings(folder, findings)
+        results["files"] = [str(p) for p in (*written, folder / TABLE_NAME, folder / JSON_NAME, findings_file)]
     log(header + "\n\n" + table)
     if folder is not None:
-        log(f"\nwrote {folder}/ ({JSON_NAME}, {TABLE_NAME}, {len(results['files']) - 2} plots)")
+        log(f"\nwrote {folder}/ ({JSON_NAME}, {TABLE_NAME}, findings.json, {len(results['files']) - 3} plots)")
     return results

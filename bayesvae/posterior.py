@@ -147,7 +147,7 @@ def _run_posterior(run, options: "PosteriorOptions", split: str, k: int, seed: i
     clock["diagnostics"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    gap = _amortization(run.pair, x, indices, options, k, nuts_options.progress)
+    gap = _amortization(run.pair, x, indices, options, k, nuts_options.progress, beta=run.config.training.beta)
     clock["amortization_gap"] = time.perf_counter() - t
 
     total_ess = sum(r["ess_bulk"] for r in rows)
@@ -195,7 +195,8 @@ def _sample_stats(draws) -> dict:
     return stats
 
 
-def _amortization(pair, x, indices: list[int], options: "PosteriorOptions", k: int, progress: bool) -> dict:
+def _amortization(pair, x, indices: list[int], options: "PosteriorOptions", k: int, progress: bool,
+                  beta: float = 1.0) -> dict:
     """Fit the per-image q* and measure log p(x), ELBO[q*], ELBO[q] (or say why it is skipped)."""
     from tqdm.auto import tqdm
 
@@ -212,7 +213,9 @@ def _amortization(pair, x, indices: list[int], options: "PosteriorOptions", k: i
         return {"skipped": str(reason)}
     gaps = amortization.measure_gaps(pair, local, x, k=k, progress=progress)
     rows = amortization.gap_rows(gaps, indices)
-    return {"family": local.family, "steps": local.steps, "k": k, "rows": rows,
+    split = amortization.fit_beta_split(pair, gaps, x, beta, indices, k=k, steps=options.gap_steps,  # β ≠ 1 only
+                                        particles=options.gap_particles, lr=options.gap_lr)
+    return {"family": local.family, "steps": local.steps, "k": k, "rows": rows, "beta_split": split,
             "final_loss": local.losses[-1] if local.losses else None,
             "mean": {key: sum(r[key] for r in rows) / len(rows)
                      for key in ("log_px", "elbo_local", "elbo_amortized", "approximation_gap", "amortization_gap")}}

@@ -48,8 +48,11 @@ def report_text(result: dict, posterior_table: str, amortization) -> str:
             f"log p(x): importance sampling with q* as proposal, K = {gap['k']} (a stochastic lower bound); ELBOs: "
             f"mean of log w over the same K draws.",
             "approximation gap = log p(x) − ELBO[q*] = KL(q*‖p(z|x)): the family's limit; amortization gap = "
-            "ELBO[q*] − ELBO[q]: the cost of one encoder for all images.",
+            + ("ELBO[q*] − ELBO[q]: the cost of one encoder for all images." if not gap.get("beta_split") else
+               "ELBO[q*] − ELBO[q]: at β ≠ 1 the encoder's β target plus the cost of one encoder (split below)."),
         ]
+        if gap.get("beta_split"):  # β ≠ 1: the encoder was trained for the tempered target, say which part is which
+            lines += ["", amortization.format_beta_split(gap["beta_split"])]
         behind = [r["image"] for r in gap["rows"] if r["amortization_gap"] < -2 * r["amortization_gap_se"]]
         if behind:
             lines.append(f"warning: q* is worse than q by more than 2 standard errors for image(s) "

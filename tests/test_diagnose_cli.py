@@ -85,7 +85,7 @@ def test_python_api_returns_the_tables_as_data(trained_run, tmp_path):
     # a run folder by path, results written where asked
     result = bayesvae.diagnose(trained_run.path, k=20, max_images=30, out=tmp_path / "d", mcmc=False,
                                log=lambda _: None)
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(PLOTS + ("anatomy.json", "anatomy.txt"))
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(PLOTS + ("anatomy.json", "anatomy.txt", "findings.json"))
     assert json.loads((tmp_path / "d" / "anatomy.json").read_text())["evidence"]["k"] == 20
 
 

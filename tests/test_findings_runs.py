@@ -38,7 +38,7 @@ def broken_runs():
         run = bayesvae.fit(data="digits", out=None, device="cpu", progress=False, log=lambda _: None, **options)
         results = None
         if name != "lr-1000":
-            results = diagnose(run, k=K, max_images=MAX_IMAGES, log=lambda _: None, progress=False)
+            results = diagnose(run, k=K, max_images=MAX_IMAGES, mcmc=False, log=lambda _: None, progress=False)
             x, _ = run.images("test", MAX_IMAGES)
             khat = psis_khat(run.pair, x, num_samples=K)
             results["evidence"].update({"khat": khat.tolist(), "khat_max": float(khat.max()),
@@ -120,7 +120,7 @@ def test_train_diagnose_and_compare_write_and_print_their_findings(tmp_path):
     assert "findings from the training curves" in lines[-1]
 
     printed = []
-    result = bayesvae.diagnose(exploded.path, k=20, max_images=30, log=printed.append)
+    result = bayesvae.diagnose(exploded.path, k=20, max_images=30, mcmc=False, log=printed.append)
     text = "\n".join(printed)
     assert text.index("[problem]") < text.index("quantity (Bayes role)")
     on_disk = json.loads((tmp_path / "lr1" / "diagnostics" / "findings.json").read_text())
