@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bayesvae.models.user_code import is_code_ref
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .evidence import evidence_finding
 from .finding import Finding
 from .latent import probe_findings

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 
 
 def pixels(config: dict) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .finding import Finding
 
 

@@ -6,7 +6,7 @@ the marginal KL and log N (``surgery``), KL(q ‖ p(z)) from the ELBO's terms (`
 
 from __future__ import annotations
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .finding import Finding
 from .remedies import collapse_remedies
 

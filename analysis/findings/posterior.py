@@ -7,7 +7,7 @@ the first that applies: trajectories cut at the tree-depth cap, divergent transi
 
 from __future__ import annotations
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .finding import Finding
 
 

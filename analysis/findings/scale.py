@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .curves import pixels
 from .finding import Finding
 

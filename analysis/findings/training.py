@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 
-from . import thresholds as T
+import bayesvae.analysis.findings.thresholds as T  # absolute: "from . import" would make the package a dependency
 from .curves import beta_constant_tail, column, loss_outliers, pixels, tail_windows, window_se
 from .finding import Finding
 from .remedies import collapse_remedies
