@@ -144,3 +144,27 @@ def test_out_empty_or_current_folder_is_refused(tmp_path, cli, monkeypatch):
         for force in ([], ["--force"]):
             assert_refused(cli("train", "--epochs", "1", "--device", "cpu", "--out", out, *force), expected)
     assert not any(tmp_path.iterdir()) and not list(tmp_path.parent.glob(f".{tmp_path.name}*.lock"))
+
+
+def test_diagnose_a_file_says_it_is_a_file(base_run, cli):
+    result = cli("diagnose", base_run / "config.json", "--device", "cpu")
+    assert_refused(result, "is a file, not a run folder")
+
+
+def test_disk_full_during_diagnose_names_the_file_and_does_not_suggest_resume(base_run, tmp_path, cli, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    run = tmp_path / "run"
+    shutil.copytree(base_run, run)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr("bayesvae.inference.files.write_in_halves", lambda path, data, name: full(path))
+    result = cli("diagnose", run, "--k", "5", "--max-images", "10", "--no-mcmc", "--device", "cpu")
+    monkeypatch.undo()
+    assert_refused(result, f"disk full while writing {run / 'diagnostics'}")
+    assert "--resume" not in result.err and "run the command again" in result.err
+    assert not list(run.rglob("*.tmp-*"))
