@@ -67,6 +67,13 @@ def _check_optimizer(optimizer, params: dict[str, torch.Tensor]) -> None:
         if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) or \
                 not isinstance(saved.get("param_groups"), list):
             raise ValueError(f"optimizer state of {name!r} is not an Adam state dict")
+        try:  # torch's own checks of the state dict (parameter groups, keys), on a stand-in parameter
+            torch.optim.Adam([torch.empty_like(params[name], requires_grad=True)]).load_state_dict(saved)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as error:
+            raise ValueError(f"optimizer state of {name!r} is not a one-parameter Adam state "
+                             f"({type(error).__name__}: {error})") from None
+        if set(saved["state"]) - {0}:
+            raise ValueError(f"optimizer state of {name!r} holds entries for parameters {sorted(saved['state'])}")
         for moments in saved["state"].values():
             if not isinstance(moments, dict):
                 raise ValueError(f"optimizer state of {name!r} is malformed")

@@ -69,6 +69,9 @@ CORRUPTIONS = {
     "history shorter than epochs": (change_state(lambda p, s: s["history"].pop()), "one row per finished epoch"),
     "Adam moment of the wrong shape": (change_state(lambda p, s: first_moment(p, s).update(exp_avg=torch.zeros(3, 3))),
                                        "has shape (3, 3)"),
+    "Adam state of two parameter groups": (change_state(lambda p, s: s["optimizer"][sorted(s["optimizer"])[0]]
+                                                        ["param_groups"].append({"lr": 1.0, "params": [1]})),
+                                           "not a one-parameter Adam state"),
     "10-byte RNG state": (change_state(lambda p, s: s.update(torch_rng=torch.zeros(10, dtype=torch.uint8))),
                           "torch_rng is not a generator state"),
     "data RNG not bytes": (change_state(lambda p, s: s.update(data_rng=torch.zeros(5056))), "data_rng must be a byte"),
