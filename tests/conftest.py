@@ -72,3 +72,25 @@ def cli(capsys):
 def tree_snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes: compare before/after to prove nothing was written."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def bayesvae_command() -> list[str]:
+    """The installed ``bayesvae`` script (or ``python -m bayesvae.cli``), for tests that need a real process."""
+    import sys
+
+    script = Path(sys.executable).with_name("bayesvae")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
+
+
+def start_paused(cmd: list, env: dict, point: str, marker: Path):
+    """Start ``cmd`` told to pause at ``point`` (NAME:N, see inference/pause_points.py); return the process
+    once it sits there (or has ended): kill and race tests then act at an exact moment, never after a sleep."""
+    import subprocess
+    import time
+
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)})
+    while proc.poll() is None and not marker.exists():
+        time.sleep(0.01)  # waiting for an event, not guessing a duration
+    return proc

@@ -11,9 +11,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +20,14 @@ import torch
 import bayesvae
 from bayesvae.inference.checkpoint import load_checkpoint
 from bayesvae.run import METRICS
+from conftest import bayesvae_command, start_paused
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 20
 quiet = dict(device="cpu", progress=False, log=lambda _: None)
 
 
-def command() -> list[str]:
-    script = Path(sys.executable).with_name("bayesvae")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
+command = bayesvae_command
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +67,6 @@ def temporaries(run: Path) -> list[Path]:
 # the run never finishes early however fast the machine is, and each kill lands exactly at its point.
 MID_RUN_POINTS = {"step": 6, "evaluate": 2, "half-written:checkpoint.safetensors": 2,
                   "written:checkpoint.safetensors": 2, "written:metrics.csv": 2}
-
-
-def start_paused(cmd: list[str], env: dict, point: str, marker: Path) -> subprocess.Popen:
-    """Start ``cmd`` told to pause at ``point`` (NAME:N); return once it sits there (or has ended)."""
-    marker.unlink(missing_ok=True)
-    proc = subprocess.Popen(cmd, env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while proc.poll() is None and not marker.exists():
-        time.sleep(0.01)  # waiting for an event, not guessing a duration
-    return proc
 
 
 def kill_schedule(rng: random.Random) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,14 @@ import pytest
 import bayesvae
 from bayesvae.inference.files import atomic_dir, atomic_write_text
 from bayesvae.inference.run_lock import lock_path, run_folder_lock
-from conftest import tree_snapshot
+from conftest import bayesvae_command, start_paused, tree_snapshot
 
 quiet = dict(device="cpu", progress=False, log=lambda _: None)
 SMALL = ["--epochs", "2", "--latent-dim", "2", "--hidden", "16", "--device", "cpu"]
 
 
-def command() -> list[str]:
-    script = Path(sys.executable).with_name("bayesvae")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
-
-
-def start_paused(args: list, point: str, marker: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen(command() + [str(a) for a in args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    while proc.poll() is None and not marker.exists():
-        time.sleep(0.01)  # waiting for the event, not guessing a duration
+def start(args: list, point: str, marker: Path):
+    proc = start_paused(bayesvae_command() + args, {**os.environ, "OMP_NUM_THREADS": "1"}, point, marker)
     assert proc.poll() is None, proc.communicate()
     return proc
 
@@ -65,13 +55,13 @@ def test_two_trains_into_one_folder_and_force_while_training(cli, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     # the first writer holds the lock before its folder exists: a simultaneous second `train --out` is refused
-    first = start_paused(["train", *SMALL, "--out", run], "start:1", tmp_path / "paused-start")
+    first = start(["train", *SMALL, "--out", run], "start:1", tmp_path / "paused-start")
     refused(cli("train", *SMALL, "--out", run), f"process {first.pid} is training it")
     first.kill()
     first.communicate()
     assert not run.exists()
     # paused mid-epoch: --force and --resume are refused while it trains ...
-    second = start_paused(["train", *SMALL, "--out", run], "step:2", tmp_path / "paused-step")
+    second = start(["train", *SMALL, "--out", run], "step:2", tmp_path / "paused-step")
     config = (run / "config.json").read_bytes()
     refused(cli("train", *SMALL, "--out", run, "--force"), f"process {second.pid} is training it")
     refused(cli("train", "--resume", run, "--device", "cpu"), f"process {second.pid}")
