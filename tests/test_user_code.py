@@ -245,3 +245,20 @@ def test_user_code_failing_during_training_is_one_line_naming_its_file_and_line(
     assert result.code == 2, result
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and f"mine.py:{line} (guide): ValueError: guide broke" in lines[0], result.err
+
+
+@pytest.mark.parametrize("command", ["diagnose", "compare"])
+def test_user_code_failing_in_diagnose_or_compare_is_one_line_naming_its_file_and_line(command, cli, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = GOOD_GUIDE.replace("def guide(x):\n", "import os\ndef guide(x):\n    if os.environ.get('BREAK_GUIDE'):\n"
+                              "        raise ValueError('guide broke')\n")
+    (tmp_path / "mine.py").write_text(HEADER + body)
+    line = (HEADER + body).splitlines().index("        raise ValueError('guide broke')") + 1
+    bayesvae.fit(guide="mine.py:guide", out=tmp_path / "run", epochs=1, **quiet)
+    monkeypatch.setenv("BREAK_GUIDE", "1")
+    args = ["--no-mcmc"] if command == "diagnose" else ["--out", tmp_path / "cmp"]
+    result = cli(command, tmp_path / "run", "--trust-code", "--k", "5", "--max-images", "10", "--device", "cpu", *args)
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and f"code/mine.py:{line} (guide): ValueError: guide broke" in lines[0], result.err
