@@ -91,6 +91,10 @@ def start_paused(cmd: list, env: dict, point: str, marker: Path):
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)})
+    hung = time.monotonic() + 600  # not a timing guess: only a process that never gets there hits it
     while proc.poll() is None and not marker.exists():
+        if time.monotonic() > hung:
+            proc.kill()
+            raise AssertionError(f"{cmd} never reached pause point {point}: {proc.communicate()[1]}")
         time.sleep(0.01)  # waiting for an event, not guessing a duration
     return proc
