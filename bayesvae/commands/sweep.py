@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         except Interrupted as stop:
             sys.stderr.write(f"bayesvae: interrupted in {item.path} after epoch {stop.state.epoch}; saved. "
                              f"Run the same command again to continue the sweep\n")
-            return 130
+            return 128 + stop.signal  # 130 for Ctrl-C, 143 for SIGTERM (saved the same way)
     print(summary(planned))
     print(f"compare them: bayesvae compare {args.out}")
     return 0
