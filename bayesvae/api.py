@@ -22,7 +22,7 @@ from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.run_lock import run_folder_lock
-from bayesvae.inference.state_schema import check_resume_epochs
+from bayesvae.inference.state_schema import check_resume_epochs, check_resume_step
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
 from bayesvae.models.checks import declared
@@ -193,19 +193,24 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
     run = load_run(path, trust_code=trust_code, device=device)
     remove_stale_temporaries(run.path)
     check_resume_epochs(epochs, run.state, path)
-    if epochs is not None and epochs != run.config.training.epochs:
+    changed = epochs is not None and epochs != run.config.training.epochs
+    if changed:  # written once every check below has passed
         training = TrainOptions.from_dict({**run.config.training.to_dict(), "epochs": epochs})
         run.config = RunConfig(run.config.data, run.config.model, training, run.config.image_shape, run.config.code)
-        write_config(run.path, run.config)
     state = run.state or TrainState()
     if state.epoch >= run.config.training.epochs and state.step == 0:
+        if changed:
+            write_config(run.path, run.config)
         if pictures_missing(run):  # killed after its last checkpoint: finish what is missing
             save_pictures(run)
             log(f"{path}: all {run.config.training.epochs} epochs were done; drew the missing pictures")
         else:
             log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
         return run
+    check_resume_step(run.state, run.data.train_x.shape[0], run.config.training.batch_size, path)
     check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training)
+    if changed:
+        write_config(run.path, run.config)
     if run.state is not None:
         save_state(run.path, run.pair, state)   # metrics.csv re-derived from the checkpoint
     return _train_run(run, state, progress, log)

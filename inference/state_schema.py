@@ -110,6 +110,14 @@ def check_state_tree(tree, params: dict[str, torch.Tensor], where: str) -> None:
         raise BadInput(f"checkpoint {where} is corrupt: {error}") from None
 
 
+def check_resume_step(state, images: int, batch_size: int, where) -> None:
+    """A saved mid-epoch ``step`` must lie inside an epoch of this data: ceil(images / batch_size) steps."""
+    steps = math.ceil(images / batch_size)
+    if state is not None and state.step >= steps:
+        raise BadInput(f"checkpoint of {where} is corrupt: step {state.step} of an epoch that has {steps} steps "
+                       f"({images} images, batches of {batch_size})")
+
+
 def check_resume_epochs(epochs: int | None, state, where) -> None:
     """``--epochs N`` on resume is the new total: fewer than the epochs already done is refused
     (it would rewrite config.json below what the checkpoint holds)."""

@@ -117,6 +117,7 @@ OPTIONS = {
     "seed 2**32": (["--seed", str(2**32)], "--seed"),
     "seed -1": (["--seed", "-1"], "--seed"),
     "fewer epochs than done": (["--epochs", "1"], "fewer than the 2 epochs"),
+    "step beyond its epoch": (["--epochs", "3"], "step 99 of an epoch that has"),
 }
 RUN_COMMANDS = {  # without --device (each case adds its own, or cpu)
     "train": lambda run: ["train", "--epochs", "1", "--latent-dim", "2", "--hidden", "16", "--out", run.parent / "new"],
@@ -126,7 +127,7 @@ RUN_COMMANDS = {  # without --device (each case adds its own, or cpu)
 }
 OPTION_CASES = [(command, device) for command in RUN_COMMANDS for device in OPTIONS if device.startswith("device")] + \
     [(command, seed) for command in ("train", "diagnose") for seed in OPTIONS if seed.startswith("seed")] + \
-    [("resume", "fewer epochs than done")]
+    [("resume", "fewer epochs than done"), ("resume", "step beyond its epoch")]
 
 
 @pytest.mark.parametrize("command, case", OPTION_CASES)
@@ -135,6 +136,8 @@ def test_bad_option_is_refused_before_any_work(command, case, base_run, tmp_path
     run = tmp_path / "run"
     shutil.copytree(base_run, run)
     extra, expected = OPTIONS[case]
+    if case == "step beyond its epoch":  # the schema alone cannot see it: it needs the data's epoch length
+        change_state(lambda p, s: s.update(step=99))(run)
     before = tree_snapshot(tmp_path)
     device = [] if "--device" in extra else ["--device", "cpu"]
     assert_refused(cli(*RUN_COMMANDS[command](run), *device, *extra), expected)
