@@ -106,20 +106,30 @@ def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspac
     assert not temporaries(run), temporaries(run)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_saves_mid_epoch_tells_how_to_resume(workspace, signum, code):
+def test_ctrl_c_and_sigterm_save_mid_epoch_alike_and_resuming_ends_where_never_stopping_ends(workspace):
     root, args, env, reference = workspace
-    run = root / f"interrupted-{signum}"
-    # the signal arrives right after step 8 of 3 x 20: epoch 3, step 2 (the epoch in progress is kept)
-    proc = start_paused(command() + ["train", *args, "--out", str(run)], env, "step:8", root / f"paused-{signum}")
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
-    assert f"bayesvae train --resume {run}" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1 and "after epoch 2 (+2 steps); saved" in err, err
-    _, state = load_checkpoint(run / "checkpoint.safetensors")
-    assert (state["epoch"], state["step"]) == (2, 2)
+    saved = {}
+    for signum, code, word in ((signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")):
+        run = root / f"interrupted-{signum}"
+        # the signal arrives right after step 8 of 3 x 20: epoch 3, step 2 (the epoch in progress is kept)
+        proc = start_paused(command() + ["train", *args, "--out", str(run)], env, "step:8", root / f"paused-{signum}")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err
+        assert err.strip().splitlines() == [f"bayesvae: {word} after epoch 2 (+2 steps); saved. Resume with: "
+                                            f"bayesvae train --resume {run}"], err
+        saved[signum] = load_checkpoint(run / "checkpoint.safetensors")
+        assert (saved[signum][1]["epoch"], saved[signum][1]["step"]) == (2, 2)
+    # SIGTERM saved exactly what Ctrl-C saved: the same parameters, Adam moments, RNG states, partial loss
+    (p_int, s_int), (p_term, s_term) = saved[signal.SIGINT], saved[signal.SIGTERM]
+    assert p_int.keys() == p_term.keys() and all(torch.equal(p_int[k], p_term[k]) for k in p_int)
+    assert torch.equal(s_int["torch_rng"], s_term["torch_rng"]) and torch.equal(s_int["data_rng"], s_term["data_rng"])
+    assert s_int["partial_loss"] == s_term["partial_loss"] and s_int["history"] == s_term["history"]
+    assert s_int["optimizer"].keys() == s_term["optimizer"].keys() and all(
+        torch.equal(s_int["optimizer"][k]["state"][0][m], s_term["optimizer"][k]["state"][0][m])
+        for k in s_int["optimizer"] for m in ("exp_avg", "exp_avg_sq"))
+    run = root / f"interrupted-{signal.SIGTERM}"
     subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert_same_run(run, reference)
