@@ -192,7 +192,7 @@ def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False
 def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | None, progress, log) -> Run:
     run = load_run(path, trust_code=trust_code, device=device)
     remove_stale_temporaries(run.path)
-    check_resume_epochs(epochs, run.state, path)
+    check_resume_epochs(epochs, run.state, path, run.config.training.epochs)
     changed = epochs is not None and epochs != run.config.training.epochs
     if changed:  # written once every check below has passed
         training = TrainOptions.from_dict({**run.config.training.to_dict(), "epochs": epochs})

@@ -118,9 +118,15 @@ def check_resume_step(state, images: int, batch_size: int, where) -> None:
                        f"({images} images, batches of {batch_size})")
 
 
-def check_resume_epochs(epochs: int | None, state, where) -> None:
+def check_resume_epochs(epochs: int | None, state, where, configured: int | None = None) -> None:
     """``--epochs N`` on resume is the new total: fewer than the epochs already done is refused
-    (it would rewrite config.json below what the checkpoint holds)."""
-    if epochs is not None and state is not None and epochs < state.epoch:
+    (it would rewrite config.json below what the checkpoint holds); so is a config.json (``configured``)
+    edited below them when no ``--epochs`` is given."""
+    if state is None:
+        return
+    if epochs is not None and epochs < state.epoch:
         raise BadInput(f"--epochs {epochs} is fewer than the {state.epoch} epochs {where} has done; "
                        f"--epochs on --resume is the new total (at least {state.epoch})")
+    if epochs is None and configured is not None and configured < state.epoch:
+        raise BadInput(f"{where}: config.json says {configured} epochs but the checkpoint holds {state.epoch}; "
+                       f"pass --epochs N (N ≥ {state.epoch}) to set the total")

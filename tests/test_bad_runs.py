@@ -118,6 +118,11 @@ OPTIONS = {
     "seed -1": (["--seed", "-1"], "--seed"),
     "fewer epochs than done": (["--epochs", "1"], "fewer than the 2 epochs"),
     "step beyond its epoch": (["--epochs", "3"], "step 99 of an epoch that has"),
+    "config.json below the epochs done": ([], "config.json says 1 epochs but the checkpoint holds 2"),
+}
+PREPARED = {  # resume-only cases: the schema alone cannot see them (they need the data or the config)
+    "step beyond its epoch": change_state(lambda p, s: s.update(step=99)),
+    "config.json below the epochs done": change_config(lambda c: c["training"].update(epochs=1)),
 }
 RUN_COMMANDS = {  # without --device (each case adds its own, or cpu)
     "train": lambda run: ["train", "--epochs", "1", "--latent-dim", "2", "--hidden", "16", "--out", run.parent / "new"],
@@ -127,7 +132,7 @@ RUN_COMMANDS = {  # without --device (each case adds its own, or cpu)
 }
 OPTION_CASES = [(command, device) for command in RUN_COMMANDS for device in OPTIONS if device.startswith("device")] + \
     [(command, seed) for command in ("train", "diagnose") for seed in OPTIONS if seed.startswith("seed")] + \
-    [("resume", "fewer epochs than done"), ("resume", "step beyond its epoch")]
+    [("resume", "fewer epochs than done")] + [("resume", case) for case in PREPARED]
 
 
 @pytest.mark.parametrize("command, case", OPTION_CASES)
@@ -136,8 +141,8 @@ def test_bad_option_is_refused_before_any_work(command, case, base_run, tmp_path
     run = tmp_path / "run"
     shutil.copytree(base_run, run)
     extra, expected = OPTIONS[case]
-    if case == "step beyond its epoch":  # the schema alone cannot see it: it needs the data's epoch length
-        change_state(lambda p, s: s.update(step=99))(run)
+    if case in PREPARED:
+        PREPARED[case](run)
     before = tree_snapshot(tmp_path)
     device = [] if "--device" in extra else ["--device", "cpu"]
     assert_refused(cli(*RUN_COMMANDS[command](run), *device, *extra), expected)
