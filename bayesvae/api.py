@@ -17,6 +17,7 @@ import pyro
 from tqdm.auto import tqdm
 
 from bayesvae.analysis.findings import render_findings, train_findings
+from bayesvae.analysis.findings.wiring import FILE as FINDINGS_FILE
 from bayesvae.analysis.findings.wiring import LiveWarnings, config_dict, write_findings
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
@@ -201,9 +202,10 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
     if state.epoch >= run.config.training.epochs and state.step == 0:
         if changed:
             write_config(run.path, run.config)
-        if pictures_missing(run):  # killed after its last checkpoint: finish what is missing
+        if pictures_missing(run) or not (run.path / FINDINGS_FILE).is_file():  # killed after its last checkpoint
             save_pictures(run)
-            log(f"{path}: all {run.config.training.epochs} epochs were done; drew the missing pictures")
+            write_findings(run.path, train_findings(run.history, config_dict(run.config)))
+            log(f"{path}: all {run.config.training.epochs} epochs were done; drew the missing pictures and findings")
         else:
             log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
         return run

@@ -98,11 +98,13 @@ def test_kill_anywhere_then_resume_ends_where_an_uninterrupted_run_ends(workspac
         else:
             assert point in ("start:1", "staged:killed:1"), f"no run folder after a kill at {point}"
     assert during_write >= 2, during_write
-    assert not (run / "reconstructions.png").exists()  # killed after the last checkpoint, before the pictures
+    # killed after the last checkpoint, before the pictures and findings: --resume must finish them
+    assert not (run / "reconstructions.png").exists() and not (run / "findings.json").exists()
     subprocess.run(command() + ["train", "--resume", str(run)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert_same_run(run, reference)
     assert (run / "reconstructions.png").is_file() and (run / "prior_samples.png").is_file()
+    assert (run / "findings.json").is_file()
     assert not temporaries(run), temporaries(run)
 
 
