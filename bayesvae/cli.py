@@ -18,7 +18,7 @@ import warnings
 from bayesvae.models.errors import BadInput
 from bayesvae.models.user_code import user_code_error
 
-COMMANDS = ("train", "show", "diagnose", "sweep", "compare")
+COMMANDS = ("train", "show", "diagnose", "sweep", "compare", "report")
 
 
 DESCRIPTION = """Variational autoencoders as explicit Pyro programs: p(x, z) = p(z) p(x|z) fitted with a guide
