@@ -96,16 +96,8 @@ def ae_vae_section(results: ResultSet) -> Section:
             pictures.append(figure(recon, f"{run.name}: reconstructions", reconstruction_caption(run)))
         if prior is not None:
             pictures.append(figure(prior, f"{run.name}: samples from the prior",
-                                   prior_samples_caption(run, mean_spread(results.row(run), run),
-                                                         _active_units(results.row(run), run))))
+                                   prior_samples_caption(run, mean_spread(results.row(run), run))))
     return section.add(grid(pictures))
-
-
-def _active_units(row: dict | None, run: RunResults) -> int | None:
-    if row and row.get("active_units") is not None:
-        return int(row["active_units"])
-    latent = (run.anatomy or {}).get("latent") or {}
-    return latent.get("active_units")
 
 
 def _grouping_sentences(results: ResultSet, rows: list[tuple[RunResults, dict]]) -> list[str]:

@@ -40,17 +40,25 @@ def kl_answer(run: RunResults, stds: list[float] | None) -> str:
         weight = ("the prior is not in the objective at all (β = 0)" if run.beta == 0 else
                   f"the prior enters only as β·log p(z) at the code (β = {run.beta:g}), which pulls the codes "
                   f"toward the prior's densest region without comparing any distribution with it")
+        spread = num(((latent.get("summary") or {}).get("active") or {}).get("std_of_means"))
+        codes = (f"The codes spread {spread} across images in the {active} active dimension(s)." if active else
+                 "No dimension is active: the codes hardly change from image to image.")
         return (f"There is no KL term to force anything: this guide is a point mass, so q(z | x) has no density to "
-                f"compare with p(z); {weight}. The codes spread {num(latent.get('summary', {}).get('active', {}).get('std_of_means'))} "
-                f"across images in the active dimensions.")
+                f"compare with p(z); {weight}. {codes}")
     per_dim = latent.get("per_dimension", [])
     kl = finite(a.get("anatomy", {}).get("kl", {}).get("value"))
     at_prior = [row for row in per_dim if finite(row.get("kl")) is not None and row["kl"] < AT_PRIOR_KL]
+    if active == 0 and kl is not None and d and kl < AT_PRIOR_KL * d:
+        return (f"Here, in effect, yes: no dimension is active and the average KL is {num(kl, 3)} nats per image "
+                f"(under {AT_PRIOR_KL} per dimension), so every q(z | x) is practically the prior itself and the code "
+                f"carries no information about the image — posterior collapse. The decoder gets practically the same "
+                f"code distribution for every image.")
     if active == 0:
-        return (f"Here, in effect, yes: no dimension is active and the average KL is {num(kl, 3)} nats per image, "
-                f"so every q(z | x) is (almost) the prior itself and the code carries no information about the "
-                f"image — posterior collapse. The decoder then models the images without using z.")
-    act = latent.get("summary", {}).get("active", {})
+        return (f"No dimension is active (the posterior means hardly move from image to image), yet the average KL is "
+                f"{num(kl)} nats per image: every q(z | x) differs from the prior in nearly the same way (its centre "
+                f"or width), which tells nothing about the image. So q(z | x) is not N(0, 1), and not informative "
+                f"either.")
+    act = (latent.get("summary") or {}).get("active") or {}
     prior_part = ""
     if stds:
         ratio = finite(act.get("mean_std"))
@@ -86,9 +94,10 @@ def _surgery(run: RunResults) -> str:
         return para(f"ELBO surgery: {s['skipped']}.")
     avg, mi, marginal = finite(s.get("average_kl")), finite(s.get("mutual_information")), finite(s.get("marginal_kl"))
     log_n = finite(s.get("log_n"))
+    share = f", {percent(mi, avg)} of the KL" if mi is not None and mi > 0 and percent(mi, avg) else \
+        (", i.e. about zero: Monte Carlo noise puts the estimate below 0" if mi is not None and mi <= 0 else "")
     text = (f"ELBO surgery (Hoffman & Johnson 2016): the average KL {num(avg)} nats = I_q(x; z) {num(mi)} "
-            f"(information the code carries about which image it came from"
-            + (f", {percent(mi, avg)} of the KL" if percent(mi, avg) else "") + f") + KL(q(z) ‖ p(z)) {num(marginal)} "
+            f"(information the code carries about which image it came from{share}) + KL(q(z) ‖ p(z)) {num(marginal)} "
             f"(how far the aggregate of all posteriors is from the prior).")
     if mi is not None and log_n is not None and mi >= 0.95 * log_n:
         text += (f" I_q is at its ceiling log N = {num(log_n)} for N = {s.get('n_images')} images: the codes tell "
@@ -124,7 +133,9 @@ def _figures(run: RunResults) -> list[str]:
               "matched against, not any single q(z | x)."))
     for name, title, caption in specs:
         if run.point_mass:
-            caption = caption.replace("one draw from q(z | x_n) per test image", "the code f(x_n) of each test image")
+            caption = caption.replace("one draw from q(z | x_n) per test image", "the code f(x_n) of each test image") \
+                .replace("This mixture of all posteriors is what the prior is matched against, not any single q(z | x).",
+                         "Nothing in this autoencoder's objective matches this distribution of codes to the prior.")
         path = run.file(name)
         if path is not None:
             out.append(figure(path, f"{run.name}: {title}", caption))

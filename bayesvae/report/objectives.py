@@ -30,8 +30,8 @@ def objective_text(run: RunResults) -> str:
                 f"enter the objective (a noisy autoencoder){warmup}.")
     if beta == 1:
         return f"maximizes {bound}: E_q[log p(x | z)] − KL(q(z | x) ‖ p(z)), a lower bound on log p(x){warmup}."
-    return (f"maximizes E_q[log p(x | z)] − {beta:g}·KL(q(z | x) ‖ p(z)) ({bound} with the KL weighted by β): "
-            f"{'more' if beta > 1 else 'less'} than the bound on log p(x) charges for information in the code"
+    return (f"maximizes E_q[log p(x | z)] − {beta:g}·KL(q(z | x) ‖ p(z)) ({bound}, the KL weighted by β = {beta:g}): it "
+            f"charges {'more' if beta > 1 else 'less'} for information in the code than the bound on log p(x) does"
             f"{warmup}.")
 
 
@@ -41,11 +41,9 @@ def reconstruction_caption(run: RunResults) -> str:
             f"Pixel grey level 0–1.")
 
 
-def prior_samples_caption(run: RunResults, spread: float | None, active: int | None = None) -> str:
+def prior_samples_caption(run: RunResults, spread: float | None) -> str:
     """Why prior samples look as they do, from the guide, β and the codes' spread across images."""
     head = "64 images E[x | z] for z drawn from the prior p(z), 8 per row. "
-    if active == 0:
-        head += "No latent dimension is active, so the decoder ignores z: every sample is (nearly) the same image. "
     spread_text = f" (its codes spread {num(spread)} across images per dimension)" if spread is not None else ""
     if run.point_mass:
         return head + (f"This autoencoder's decoder was trained only at the codes f(x_n), single points with no "
