@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow bench bench-quick clean
+.PHONY: demo test test-slow bench bench-quick browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: train the default VAE on the embedded digits data and diagnose it (runs/demo)
+## demo: train the default VAE on the embedded digits data, diagnose it, write its report (runs/demo/report.html)
 demo: $(STAMP)
 	$(BIN)/bayesvae train --out runs/demo --force
-	@if $(BIN)/bayesvae diagnose --help >/dev/null 2>&1; then $(BIN)/bayesvae diagnose runs/demo; fi
+	$(BIN)/bayesvae diagnose runs/demo
+	$(BIN)/bayesvae report runs/demo --out runs/demo/report.html
+	@echo "report: $(CURDIR)/runs/demo/report.html"
+
+## browser: headless Chromium for the report's browser test (Debian package; installed only where missing
+## and run as root with apt-get; otherwise that test is skipped and says why)
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "note: could not install chromium: the report's browser test will be skipped"; \
+	else echo "note: chromium is missing (install the 'chromium' package as root): the report's browser test will be skipped"; fi
 
 ## test: the default test suite (a few minutes on 2 cores)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 ## test-slow: the longer checks marked `slow`

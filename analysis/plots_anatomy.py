@@ -171,6 +171,8 @@ def plot_posterior_stds(stds: torch.Tensor, dims: list[int], prior: Distribution
     for ax in list(axes.flat)[len(dims):]:
         ax.axis("off")
     fig.suptitle("posterior std Std_q[z_u | x] over images (red: prior std)", fontsize=10)
+    fig.supxlabel("Std_q[z_u | x], latent units", fontsize=9)
+    fig.supylabel("number of images", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -201,5 +203,7 @@ def plot_aggregate_posterior(samples: torch.Tensor, prior: Distribution, dims: l
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.suptitle("aggregate posterior q(z) = (1/N) Σ_n q(z|x_n) vs prior p(z), most active dimensions", fontsize=10)
+    fig.supxlabel("z_u, latent units", fontsize=9)
+    fig.supylabel("density per latent unit", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
