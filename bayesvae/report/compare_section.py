@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .html import Section, code, esc, figure, grid, missing, para, table
+from .html import Section, code, figure, grid, missing, para, table
 from .inputs import ResultSet, RunResults, finite
 from .numbers import num
 from .objectives import mean_spread, objective_text, prior_samples_caption, reconstruction_caption

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,8 +139,6 @@ def _comparison_runs(folder: Path, comparison: dict) -> list[Path]:
 
 def _matching_comparison(paths: list[Path]) -> tuple[dict | None, Path | None]:
     """The comparison written by ``bayesvae compare`` for these runs (its default folder), if it covers them all."""
-    import os
-
     parents = [p.resolve().parent for p in paths]
     folder = Path(os.path.commonpath(parents)) / "comparison"
     comparison = read_json(folder / COMPARISON)
@@ -181,19 +180,9 @@ def resolve(items: list[str | Path]) -> ResultSet:
     if len(set(names)) < len(names):
         names = [f"{p.parent.name}/{p.name}" for p in unique]
     runs = [load_run_results(p, n) for p, n in zip(unique, names)]
-    if comparison is None and len(runs) > 1:
+    if comparison is None:
         comparison, comparison_dir = _matching_comparison(unique)
-    elif comparison is None:
-        comparison, comparison_dir = _matching_single(unique[0])
     return ResultSet(runs, comparison, comparison_dir)
-
-
-def _matching_single(path: Path) -> tuple[dict | None, Path | None]:
-    """A lone run has no comparison of its own; ``compare RUN`` writes RUN's parent/comparison."""
-    comparison, folder = _matching_comparison([path])
-    if comparison is not None and len(comparison.get("runs", [])) != 1:
-        return None, None
-    return comparison, folder
 
 
 def finite(value) -> float | None:

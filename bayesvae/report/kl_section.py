@@ -4,7 +4,7 @@ std, and the answer to "does the KL force every q(z|x) to N(0, 1)?", generated f
 
 from __future__ import annotations
 
-from .html import Section, esc, figure, missing, para, table
+from .html import Section, each_run, figure, para, table
 from .inputs import ResultSet, RunResults, finite
 from .numbers import num, percent
 
@@ -147,16 +147,15 @@ def kl_section(results: ResultSet) -> Section:
     section.add(para("The KL term of the ELBO, KL(q(z | x) ‖ p(z)), compares each image's posterior q(z | x) with "
                      "the prior p(z). It does not compare images with each other, and p(z) is not a picture: it is a "
                      "distribution over codes."))
-    for run in results.runs:
-        if len(results.runs) > 1:
-            section.add(f"<h3>{esc(run.name)}</h3>")
-        if run.anatomy is None:
-            section.add(missing(f"{run.name} has no per-dimension KL or ELBO surgery (no diagnostics/anatomy.json)",
-                                f"bayesvae diagnose {run.path}"))
-            continue
-        stds = prior_std(run)
-        section.add(para("Does the KL force every q(z|x) to N(0, 1)? " + kl_answer(run, stds)))
-        section.add(_surgery(run), _dimension_table(run, stds), *_figures(run))
-        if stds is None:
-            section.add(para("Prior std: not read (the report never runs a user's script)."))
+    each_run(section, results.runs, lambda run: run.anatomy,
+             "per-dimension KL or ELBO surgery (no diagnostics/anatomy.json)", _run_parts)
     return section
+
+
+def _run_parts(run: RunResults) -> list[str]:
+    stds = prior_std(run)
+    parts = [para("Does the KL force every q(z|x) to N(0, 1)? " + kl_answer(run, stds)), _surgery(run),
+             _dimension_table(run, stds), *_figures(run)]
+    if stds is None:
+        parts.append(para("Prior std: not read (the report never runs a user's script)."))
+    return parts

@@ -3,7 +3,7 @@ and the approximation and amortization gaps (RUN/diagnostics/posterior.json, wri
 
 from __future__ import annotations
 
-from .html import Section, esc, figure, missing, para, table
+from .html import Section, each_run, figure, para, table
 from .inputs import ResultSet, RunResults, finite
 from .numbers import num
 
@@ -53,25 +53,25 @@ def posterior_section(results: ResultSet) -> Section:
     section = Section("posterior", "True vs amortized posterior")
     section.add(para("MCMC (NUTS) samples the true posterior p(z | x) ∝ p(x | z) p(z) of a few test images directly, "
                      "with no guide; comparing those draws with q(z | x) shows where the guide is wrong."))
-    for run in results.runs:
-        if len(results.runs) > 1:
-            section.add(f"<h3>{esc(run.name)}</h3>")
-        if run.posterior is None:
-            section.add(missing(f"{run.name} has no MCMC check (no diagnostics/posterior.json)",
-                                f"bayesvae diagnose {run.path}"))
-            continue
-        pairs = run.file("posterior_pairs.png")
-        if pairs is not None:
-            q_text = ("red: the guide's single code (a point mass has no ellipse)" if run.point_mass else
-                      "red: the guide's q(z | x), its mean (×) and 1σ (solid) / 2σ (dashed) ellipses")
-            section.add(figure(pairs, f"{run.name}: MCMC clouds vs q(z | x)",
-                               f"One panel per test image, in the two most active latent dimensions (latent units): "
-                               f"dots are MCMC draws of p(z | x); {q_text}. Where the ellipse matches the cloud, the "
-                               f"guide is right for that image."))
-        section.add(para(_convergence(run.posterior)), _table(run.posterior), _gaps(run))
-        forest = run.file("posterior_forest.png")
-        if forest is not None:
-            section.add(figure(forest, f"{run.name}: posterior intervals per dimension",
-                               "For each image (panel) and latent dimension (row): the MCMC posterior's and the "
-                               "guide's mean and credible interval (x axis, latent units)."))
+    each_run(section, results.runs, lambda run: run.posterior, "MCMC check (no diagnostics/posterior.json)",
+             _run_parts)
     return section
+
+
+def _run_parts(run: RunResults) -> list[str]:
+    parts = []
+    pairs = run.file("posterior_pairs.png")
+    if pairs is not None:
+        q_text = ("red: the guide's single code (a point mass has no ellipse)" if run.point_mass else
+                  "red: the guide's q(z | x), its mean (×) and 1σ (solid) / 2σ (dashed) ellipses")
+        parts.append(figure(pairs, f"{run.name}: MCMC clouds vs q(z | x)",
+                            f"One panel per test image, in the two most active latent dimensions (latent units): "
+                            f"dots are MCMC draws of p(z | x); {q_text}. Where the ellipse matches the cloud, the "
+                            f"guide is right for that image."))
+    parts += [para(_convergence(run.posterior)), _table(run.posterior), _gaps(run)]
+    forest = run.file("posterior_forest.png")
+    if forest is not None:
+        parts.append(figure(forest, f"{run.name}: posterior intervals per dimension",
+                            "For each image (panel) and latent dimension (row): the MCMC posterior's and the "
+                            "guide's mean and credible interval (x axis, latent units)."))
+    return parts
