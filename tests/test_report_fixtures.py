@@ -24,7 +24,7 @@ def report_sweep(tmp_path_factory) -> Path:
     ae = bayesvae.fit(guide="delta", out=sweep / "ae", **SMALL)
     bayesvae.diagnose(vae, k=50, max_images=120, mcmc=True, n_images=4, chains=2, warmup=60, draws=120,
                       gap_steps=20, **QUIET)
-    bayesvae.diagnose(ae, k=50, max_images=120, **QUIET)
+    bayesvae.diagnose(ae, k=50, max_images=120, mcmc=False, **QUIET)
     bayesvae.compare(sweep, sweep / "comparison", k=20, max_images=120, num_samples=2, device="cpu", **QUIET)
     return sweep
 
@@ -40,5 +40,5 @@ def script_run(tmp_path_factory) -> Path:
     out = folder / "template-run"
     bayesvae.fit(f"{script}:model", f"{script}:guide", out=out, epochs=2, device="cpu", progress=False,
                  log=lambda _: None)
-    bayesvae.diagnose(out, k=20, max_images=60, trust_code=True, device="cpu", **QUIET)
+    bayesvae.diagnose(out, k=20, max_images=60, mcmc=False, trust_code=True, device="cpu", **QUIET)
     return out

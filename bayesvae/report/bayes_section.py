@@ -56,7 +56,7 @@ def _summary(run: RunResults) -> str:
     if run.point_mass:
         return (f"On the {n} {split} images this autoencoder's guide puts all of q(z | x) on one code, so Bayes' "
                 f"posterior is replaced by a single point: log p(x), the ELBO and their gap cannot be measured "
-                f"with it (the MCMC section shows the true p(z | x) instead)." + beta)
+                f"with it" + (" (the MCMC section shows the true p(z | x) instead)." if run.posterior else ".") + beta)
     text, reliable = evidence_text(run)
     gap = finite(evidence.get("gap"))
     sentence = (f"On the {n} {split} images, log p(x) {text if text.startswith('≈') else '= ' + text} and the ELBO = {num(finite(evidence.get('elbo')))}: "

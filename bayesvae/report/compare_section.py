@@ -48,12 +48,16 @@ def _guide_diffs(results: ResultSet) -> list[str]:
     return out
 
 
+def _count(value) -> str:
+    return "—" if value is None else str(value)
+
+
 def _bounds_table(results: ResultSet) -> str:
     rows = []
     for run in results.runs:
         row = results.row(run) or {}
         rows.append([run.name, run.guide, f"{run.beta:g}", num(row.get("rate")), num(row.get("distortion")),
-                     num(row.get("elbo")), num(row.get("log_px")), row.get("active_units", "—")])
+                     num(row.get("elbo")), num(row.get("log_px")), _count(row.get("active_units"))])
     return table(["run", "guide", "β", "rate R", "distortion D", "ELBO", "log p(x)", "active units"], rows)
 
 
@@ -134,7 +138,7 @@ def grouping_section(results: ResultSet) -> Section:
     if rows:
         section.add(table(["run", "β", "active units", "spread of E_q[z]", "k-NN accuracy", "logistic accuracy",
                            "silhouette", "chance"],
-                          [[run.name, f"{run.beta:g}", row.get("active_units"), num(row.get("mean_spread")),
+                          [[run.name, f"{run.beta:g}", _count(row.get("active_units")), num(row.get("mean_spread")),
                             num(row.get("knn_accuracy"), 3), num(row.get("logistic_accuracy"), 3),
                             num(row.get("silhouette"), 3), num(row.get("chance"), 3)] for run, row in rows]))
         section.add(*(para(text) for text in _grouping_sentences(results, rows)))

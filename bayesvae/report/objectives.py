@@ -24,7 +24,10 @@ def objective_text(run: RunResults) -> str:
     if kind == "iwae":
         bound = f"the importance-weighted bound IWAE_K with K = {training.get('particles')} draws of q per image"
     else:
-        bound = "the ELBO, with " + ("the KL in closed form" if kind == "analytic" else "a Monte Carlo KL")
+        closed = run.guide == "normal" and run.config["model"].get("prior") == "normal" and not run.config.get("code")
+        bound = "the ELBO, with " + ("the KL in closed form" if kind == "analytic" and closed else
+                                     "the KL in closed form where Pyro has one, else by Monte Carlo"
+                                     if kind == "analytic" else "a Monte Carlo KL")
     if beta == 0:
         return (f"maximizes E_q[log p(x | z)] only: the KL term of {bound} is weighted by β = 0, so the prior does not "
                 f"enter the objective (a noisy autoencoder){warmup}.")
