@@ -11,11 +11,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(latent_dim=2, hidden=(32,), epochs=3, device="cpu", progress=False, log=lambda _: None)
 QUIET = dict(log=lambda _: None, progress=False)
+_BUILT: dict[str, Path] = {}   # both report test modules import these fixtures: build each folder once per session
+
+
+def _once(name: str, build) -> Path:
+    if name not in _BUILT:
+        _BUILT[name] = build()
+    return _BUILT[name]
 
 
 @pytest.fixture(scope="session")
 def report_sweep(tmp_path_factory) -> Path:
     """sweep/{vae, vae-beta4, ae} trained, diagnosed (vae with a short MCMC) and compared into sweep/comparison."""
+    return _once("sweep", lambda: _sweep(tmp_path_factory))
+
+
+def _sweep(tmp_path_factory) -> Path:
     import bayesvae
 
     sweep = tmp_path_factory.mktemp("report") / "sweep"
@@ -32,6 +43,10 @@ def report_sweep(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def script_run(tmp_path_factory) -> Path:
     """A run of examples/vae_template.py (user model and guide), diagnosed (part 1)."""
+    return _once("script", lambda: _script(tmp_path_factory))
+
+
+def _script(tmp_path_factory) -> Path:
     import bayesvae
 
     folder = tmp_path_factory.mktemp("report-script")
