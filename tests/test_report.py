@@ -42,7 +42,14 @@ def test_one_run_page_holds_its_measured_numbers_code_lines_and_embedded_picture
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert all(base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for s in sources)
     assert not re.search(r'(href|src)="(https?:)?//', page.read_text())
-    assert "bayesvae diagnose" in sections["findings"]   # no findings file: the page names the command
+    written = []
+    for name in ("findings.json", "diagnostics/findings.json"):
+        if (report_sweep / "vae" / name).is_file():
+            written += json.loads((report_sweep / "vae" / name).read_text())["findings"]
+    for item in written:                                  # the findings layer's own words, problems first
+        assert item["title"] in sections["findings"]
+    if not any((report_sweep / "vae" / name).is_file() for name in ("findings.json", "diagnostics/findings.json")):
+        assert "bayesvae diagnose" in sections["findings"]   # no findings file: the page names the command
 
 
 def test_autoencoder_is_described_without_a_kl_term_and_as_map(report_sweep, tmp_path):
@@ -149,14 +156,15 @@ def test_kl_answer_follows_the_numbers():
 def test_evidence_with_heavy_tailed_weights_is_not_printed_to_three_decimals():
     from bayesvae.report.numbers import evidence_text
 
-    anatomy = {"evidence": {"log_px": -138.63921, "log_px_se": 0.035, "khat_max": 1.3}, "n_images": 100}
+    anatomy = {"evidence": {"log_px": -138.63921, "log_px_se": 0.035, "khat_max": 1.3, "n_khat_above_0_7": 40,
+                            "n_images": 100}}
     text, reliable = evidence_text(_synthetic(anatomy))
     assert not reliable and "≈ -139" in text and "-138.639" not in text and "unreliable" in text
-    from_findings = _synthetic({"evidence": {"log_px": -24.1234, "log_px_se": 0.01}},
-                               findings=[{"id": "evidence-unreliable", "evidence": {"khat_max": 0.9}}])
-    assert "-24.123" not in evidence_text(from_findings)[0]
-    fine, reliable = evidence_text(_synthetic({"evidence": {"log_px": -24.1234, "log_px_se": 0.01, "khat_max": 0.3},
-                                               "n_images": 10}))
+    few = {"evidence": {"log_px": -24.1234, "log_px_se": 0.01, "khat_max": 0.8, "n_khat_above_0_7": 1, "n_images": 100}}
+    text, reliable = evidence_text(_synthetic(few))       # one image in a hundred: a note, the mean still holds
+    assert not reliable and "-24.12 ± 0.01" in text and "1 of 100 images above 0.7" in text
+    fine, reliable = evidence_text(_synthetic({"evidence": {"log_px": -24.1234, "log_px_se": 0.01, "khat_max": 0.3,
+                                                            "n_khat_above_0_7": 0, "n_images": 10}}))
     assert reliable and "-24.123 ± 0.010" in fine
 
 

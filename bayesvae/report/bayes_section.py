@@ -62,9 +62,11 @@ def _summary(run: RunResults) -> str:
     sentence = (f"On the {n} {split} images, log p(x) {text if text.startswith('≈') else '= ' + text} and the ELBO = {num(finite(evidence.get('elbo')))}: "
                 f"the ELBO lies {num(gap, 3)} nats below, and that gap is KL(q(z | x) ‖ p(z | x)) averaged over "
                 f"images — how far this guide is from the true posterior.")
-    if not reliable:
-        sentence += (" Some importance weights are too heavy-tailed (PSIS k̂ > 0.7): read log p(x) and the gap as rough "
-                     "values.")
+    if not reliable and text.startswith("≈"):
+        sentence += " The importance weights are too heavy-tailed to trust log p(x) or the gap beyond a rough value."
+    elif not reliable:
+        sentence += (" For some images the importance weights are heavy-tailed (PSIS k̂ > 0.7): their log p(x) is "
+                     "uncertain beyond its standard error.")
     return sentence + beta
 
 

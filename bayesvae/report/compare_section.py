@@ -68,9 +68,14 @@ def ae_vae_section(results: ResultSet) -> Section:
     if len(results.runs) == 1:
         section.add(missing("Comparing an autoencoder, a VAE and several β needs several runs", SWEEP))
     else:
+        own = (results.comparison or {}).get("findings")
         if len(results.datasets) > 1:
             section.add(para(f"These runs were trained on different data sets ({', '.join(results.datasets)}): "
                              f"their numbers are not comparable, and this page does not rank them."))
+        elif isinstance(own, dict) and own.get("rankable") is False:
+            section.add(para("These runs score their images differently (likelihood or binarization): their log p(x) "
+                             "are not comparable across the groups " + "; ".join(", ".join(g) for g in own.get("groups", []))
+                             + ", and this page does not rank them."))
         section.add(*_guide_diffs(results))
         if results.comparison is None:
             section.add(missing("No comparison of these runs (rate–distortion, latent space by class)",

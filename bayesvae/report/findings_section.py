@@ -50,6 +50,9 @@ def findings_section(results: ResultSet) -> Section:
         has_files = any((run.path / f).is_file() for f in FILES) or bool(found)
         (checked if has_files else unchecked).append(run)
         cards += [(ORDER.get(str(item.get("severity")), 3), run.name, item) for item in found]
+    own = ((results.comparison or {}).get("findings") or {})
+    cards += [(ORDER.get(str(item.get("severity")), 3), "comparison", item)
+              for item in (own.get("comparison") if isinstance(own, dict) else None) or [] if isinstance(item, dict)]
     cards.sort(key=lambda c: c[0])
     serious = sum(1 for c in cards if c[0] < 2)
     if checked:

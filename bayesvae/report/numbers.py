@@ -1,8 +1,11 @@
 """Numbers as the page prints them: fixed decimals, "—" for a quantity that is not defined, and the
-evidence log p(x) with its reliability (PSIS k̂ > 0.7: the importance-sampled estimate cannot be trusted,
-so it is not printed to three decimals)."""
+evidence log p(x) with its reliability, formatted by the findings layer's own rule
+(:func:`bayesvae.analysis.findings.format_log_px`: PSIS k̂ > 0.7 on too many images → "≈ −139 (unreliable …)",
+never three decimals), so the page and ``diagnose`` print the same thing."""
 
 from __future__ import annotations
+
+from bayesvae.analysis.findings import format_log_px, khat_summary, unreliable
 
 from .inputs import RunResults, finite
 
@@ -19,34 +22,17 @@ def percent(part, whole) -> str | None:
     return None if part is None or not whole else f"{100 * part / whole:.0f} %"
 
 
-def khat_max(run: RunResults) -> tuple[float | None, str]:
-    """The largest PSIS k̂ known for the run's evidence weights and where it comes from."""
-    evidence = (run.anatomy or {}).get("evidence", {})
-    if finite(evidence.get("khat_max")) is not None:
-        return finite(evidence["khat_max"]), f"over the {run.anatomy.get('n_images', 'scored')} images of the estimate"
-    for item in run.findings:
-        value = finite((item.get("evidence") or {}).get("khat_max"))
-        if value is not None:
-            return value, f"from the finding {item.get('id', '')!r}"
-    values = [finite(row.get("khat")) for row in (run.posterior or {}).get("table", [])]
-    values = [v for v in values if v is not None]
-    if values:
-        return max(values), f"over the {len(values)} images of the MCMC check only"
-    return None, "not measured"
-
-
 def evidence_text(run: RunResults) -> tuple[str, bool]:
-    """log p(x) ± s.e. as the page shows it, and whether it is reliable (None-safe: '—' when not defined)."""
+    """log p(x) as the page shows it and whether it can be read to its printed precision ('—' when not defined)."""
     evidence = (run.anatomy or {}).get("evidence", {})
     value, se = finite(evidence.get("log_px")), finite(evidence.get("log_px_se"))
     if value is None:
         return "—", False
-    khat, where = khat_max(run)
-    subset = "MCMC check only" in where
-    if khat is not None and khat > KHAT_UNRELIABLE and not subset:
-        return f"≈ {value:.0f} (unreliable: PSIS k̂ up to {khat:.2f} > {KHAT_UNRELIABLE}, {where})", False
-    text = f"{value:.3f} ± {se:.3f}" if se is not None else f"{value:.3f}"
-    if khat is not None and khat > KHAT_UNRELIABLE:
-        return text + (f" (caution: PSIS k̂ up to {khat:.2f} > {KHAT_UNRELIABLE} {where}: for some images the "
-                       f"importance weights are too heavy-tailed to trust)"), False
-    return text + (f" (PSIS k̂ max {khat:.2f}, {where})" if khat is not None else " (PSIS k̂ not measured)"), True
+    summary = khat_summary(evidence, run.posterior)
+    if summary is None:
+        return format_log_px(value, se, None) + " (PSIS k̂ not measured)", True
+    khat, n_above, n = summary["khat_max"], summary["n_above"], summary["n_images"]
+    share = n_above / n if isinstance(n, int) and n else None
+    where = f"; k̂ from the {summary['source']}: {n_above} of {n} images above {KHAT_UNRELIABLE}"
+    text = format_log_px(value, se, khat, share)
+    return text + where, not unreliable(khat, share) and khat <= KHAT_UNRELIABLE
