@@ -36,8 +36,9 @@ def _card(run_name: str, item: dict) -> str:
 def _all_findings(results: ResultSet, run: RunResults) -> list[dict]:
     found = list(run.findings)
     row = results.row(run) or {}
-    for item in row.get("findings") or []:
-        if isinstance(item, dict) and item not in found:
+    ids = {item.get("id") for item in found}
+    for item in row.get("findings") or []:    # compare's view of a finding the run's own files already hold: once
+        if isinstance(item, dict) and item.get("id") not in ids:
             found.append(item)
     return found
 
