@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import pyro
-
 from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
 from bayesvae.inference.options import SEED_LIMIT
@@ -31,7 +29,7 @@ from bayesvae.models.errors import BadInput
 
 from .options import check_keywords
 from .posterior import PosteriorOptions, check_options as check_posterior_options, run_posterior
-from .render import json_safe, write_json
+from bayesvae.analysis.render import json_safe, write_json
 from .run import CHECKPOINT, Run, load_run
 
 DIAGNOSTICS = "diagnostics"
@@ -148,8 +146,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     x, labels = run.images(split, max_images)
-    pyro.set_rng_seed(seed)
-    part = measure(run.pair, x, labels, k=k, progress=progress)
+    part = measure(run.pair, x, labels, k=k, progress=progress, seed=seed)
     results = part.results
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,

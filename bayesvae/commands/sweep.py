@@ -171,24 +171,37 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"bayesvae: interrupted in {item.path} after epoch {stop.state.epoch}; saved. "
                              f"Run the same command again to continue the sweep\n")
             return 128 + stop.signal  # 130 for Ctrl-C, 143 for SIGTERM (saved the same way)
-    print(summary(planned))
+    print(summary(planned, args.trust_code, args.device))
     print(f"compare them: bayesvae compare {args.out}")
     return 0
 
 
-def summary(planned: list[Planned]) -> str:
-    """One line per run: its final test ELBO and the two terms (nats per image, β = 1 on the test set)."""
-    from bayesvae.inference.checkpoint import load_checkpoint
-    from bayesvae.run import CHECKPOINT
+SUMMARY_IMAGES = 2000   # the first test images, as bayesvae compare measures them by default
 
-    width = max(len(item.name) for item in planned)
-    rows = [f"{'run':<{width}} {'test ELBO':>10} {'E_q log p(x|z)':>15} {'KL(q||p)':>9}"]
+
+def summary_rows(planned: list[Planned], trust_code: bool = False, device: str | None = None,
+                 seed: int = 0) -> list[dict]:
+    """Per run: test ELBO and its two terms (nats per image, β = 1, the first 2000 test images), computed
+    as ``bayesvae compare`` and ``diagnose`` compute them (analysis.quantities, same seed)."""
+    from bayesvae.analysis import quantities
+    from bayesvae.run import load_run
+
+    rows = []
     for item in planned:
-        _, tree = load_checkpoint(item.path / CHECKPOINT)
-        last = tree["history"][-1]
-        rows.append(f"{item.name:<{width}} {last['test_elbo']:>10.2f} {last['test_log_likelihood']:>15.2f} "
-                    f"{last['test_kl']:>9.2f}")
-    return "\n".join(rows)
+        run = load_run(item.path, trust_code=trust_code, device=device or "cpu")
+        x, _ = run.images("test", SUMMARY_IMAGES)
+        terms = quantities.anatomy(run.pair, x, seed)
+        rows.append({"name": item.name, "elbo": terms["elbo"]["value"],
+                     "log_likelihood": terms["log_likelihood"]["value"], "kl": terms["kl"]["value"]})
+    return rows
+
+
+def summary(planned: list[Planned], trust_code: bool = False, device: str | None = None) -> str:
+    """The table printed after a sweep (see :func:`summary_rows`)."""
+    from bayesvae.analysis.render import text_table
+
+    return text_table(summary_rows(planned, trust_code, device), (("name", "run", "{}"), ("elbo", "test ELBO", "{:.2f}"),
+                             ("log_likelihood", "E_q log p(x|z)", "{:.2f}"), ("kl", "KL(q||p)", "{:.2f}")))
 
 
 def add_parser(sub) -> None:
