@@ -44,6 +44,7 @@ class Part1:
     aggregate_samples: torch.Tensor
     prior: torch.distributions.Distribution
     labels: torch.Tensor | None = None
+    evidence: object | None = None          # the per-image EvidenceEstimate (None for a point-mass guide)
 
 
 def _skipped(error: BadInput) -> dict:
@@ -60,6 +61,7 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
         prior = trace_terms(pair, x[:1], 1).p_z
     results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k, "pixels": int(x[0].numel()),
                      "prior": answers.prior_scale(prior)}
+    estimate = None
     try:
         estimate = quantities.evidence(pair, x, k, seed, progress)
         results["evidence"] = {
@@ -82,7 +84,7 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
         results["surgery"] = _skipped(error)
     results["table"] = table_rows(results)
     results["answer"] = kl_answer(results)
-    return Part1(results, moments.means, moments.stds, samples, prior, labels)
+    return Part1(results, moments.means, moments.stds, samples, prior, labels, estimate)
 
 
 def _row(quantity: str, value, se=None, how: str = "") -> dict:

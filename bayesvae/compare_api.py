@@ -37,6 +37,7 @@ from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_dir
 from bayesvae.models.errors import BadInput
 
+from .results import CompareResult
 from .run import Run, is_run_dir, load_run
 
 SPLITS = ("test", "train")
@@ -148,7 +149,7 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
 def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = False, split: str = "test",
             max_images: int | None = 2000, num_samples: int = quantities.ANATOMY_SAMPLES, seed: int = 0,
             trust_code: bool = False, device: str | None = None, progress: bool | None = None,
-            log: Callable[[str], None] | None = None) -> dict:
+            log: Callable[[str], None] | None = None) -> CompareResult:
     """Measure and (with ``out``) draw a set of runs side by side; returns the table as data.
 
     ``runs``: Run objects, run folders, or folders of runs (a sweep). ``k``: importance samples per image
@@ -183,11 +184,11 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
     found = attach_compare_findings({"runs": rows})  # per-run findings column, and log p(x) ranked only within kind
     notes += [f"{f.title}: {f.evidence['groups']}" for f in found["comparison"]]
     sizes = {row["n_images"] for row in rows}
-    result = {"runs": rows, "notes": notes, "split": split, "k": k, "findings": {
+    result = CompareResult({"runs": rows, "notes": notes, "split": split, "k": k, "findings": {
                   "comparison": [f.to_dict() for f in found["comparison"]], "rankable": found["rankable"],
                   "groups": found["groups"]},
               "n_images": sizes.pop() if len(sizes) == 1 else "varies", "tsne": tsne,
-              "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []}
+              "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []})
     if out is not None:
         write_folder(Path(out), result, named, extras, tsne)
     return result

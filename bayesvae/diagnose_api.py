@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from bayesvae.analysis.render import json_safe, write_json
 from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
 from bayesvae.inference.options import SEED_LIMIT
@@ -29,7 +30,7 @@ from bayesvae.models.errors import BadInput
 
 from .options import check_keywords
 from .posterior import PosteriorOptions, check_options as check_posterior_options, run_posterior
-from bayesvae.analysis.render import json_safe, write_json
+from .results import DiagnoseResult
 from .run import CHECKPOINT, Run, load_run
 
 DIAGNOSTICS = "diagnostics"
@@ -78,7 +79,7 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
              mcmc: bool = True, out: str | Path | None = None, *, trust_code: bool = False,
              device: str | None = None, seed: int = 0, progress: bool | None = None,
              log: Callable[[str], None] | None = None, posterior: PosteriorOptions | None = None,
-             **posterior_options) -> dict:
+             **posterior_options) -> DiagnoseResult:
     """Diagnose ``run`` (a :class:`~bayesvae.run.Run` or its folder) on ``split`` and return the results as data.
 
     Part 1 measures, per image and averaged over the first ``max_images`` images of the split (all by
@@ -92,6 +93,8 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
     ``posterior`` (a :class:`~bayesvae.posterior.PosteriorOptions`) or the same fields as keywords
     (``n_images=3, chains=2, ...``); its result is under ``"posterior"``.
     Files are written to ``out`` (default RUN/diagnostics/; nothing is written for an in-memory run).
+    The result is a dict (the JSON's keys) with tables as data: ``.table``, ``.per_dimension``,
+    ``.per_image`` (xarray), ``.mcmc`` (ArviZ InferenceData); see :mod:`bayesvae.results`.
     """
     log = log or print
     check_options(split, k, max_images, seed)
@@ -113,7 +116,7 @@ def diagnose_run(run: Run, split: str, k: int, max_images: int | None, out: str 
     """Both parts on a loaded run (the command line and :func:`diagnose` call this); ``posterior`` None: part 1 only."""
     if posterior is not None:
         check_posterior_options(run, posterior, split)  # refuse bad part-2 options before part 1 writes anything
-    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)
+    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)   # a DiagnoseResult
     if posterior is not None:
         results["posterior"] = run_posterior(run, posterior, diagnostics_dir(run, out), log, split=split, k=k,
                                              seed=seed)
@@ -167,4 +170,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     log(header + "\n\n" + table)
     if folder is not None:
         log(f"\nwrote {folder}/ ({JSON_NAME}, {TABLE_NAME}, findings.json, {len(results['files']) - 3} plots)")
-    return results
+    estimate = part.evidence
+    arrays = {"means": part.means, "stds": part.stds, **({"log_px": estimate.log_px, "elbo": estimate.elbo,
+                                                          "gap": estimate.gap} if estimate is not None else {})}
+    return DiagnoseResult(results, arrays)
