@@ -33,14 +33,13 @@ from bayesvae.analysis.latent_stats import posterior_moments
 from bayesvae.analysis.probes import class_grouping
 from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE
 from bayesvae.analysis.render import json_safe
-from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_dir
 from bayesvae.models.errors import BadInput
 
+from .diagnose_api import MeasureOptions
 from .results import CompareResult
 from .run import Run, is_run_dir, load_run
 
-SPLITS = ("test", "train")
 REPORT = "comparison.json"
 
 
@@ -158,11 +157,7 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
     "seconds", "out", "files"}``; each row holds the quantities of the module docstring (None: not defined).
     """
     log = log or print
-    k = check_k(k)
-    if split not in SPLITS:
-        raise BadInput(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 2):
-        raise BadInput(f"--max-images must be a whole number ≥ 2, got {max_images!r}")
+    MeasureOptions(split, k, max_images, seed)   # the same declared checks as diagnose's
     named = resolve_runs(runs, trust_code, device)
     if out is not None:
         check_out(Path(out))
