@@ -24,6 +24,7 @@ import torch
 
 from bayesvae.inference.terms import trace_terms
 from bayesvae.models.errors import BadInput
+from bayesvae.models.families import unregistered_note
 from bayesvae.models.pair import Pair
 
 from . import answers, plots_anatomy, quantities
@@ -58,9 +59,11 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
     if x.shape[0] < 2:
         raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
     with torch.no_grad():
-        prior = trace_terms(pair, x[:1], 1).p_z
+        first = trace_terms(pair, x[:1], 1)
+    prior = first.p_z
+    notes = [unregistered_note(first.q, "guide"), unregistered_note(prior, "prior")]
     results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k, "pixels": int(x[0].numel()),
-                     "prior": answers.prior_scale(prior)}
+                     "prior": answers.prior_scale(prior), "notes": [n for n in notes if n]}
     estimate = None
     try:
         estimate = quantities.evidence(pair, x, k, seed, progress)

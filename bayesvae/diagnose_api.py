@@ -156,7 +156,8 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
                     "guide": run.config.model.guide, "latent_dim": results["latent"]["latent_dim"]})
     findings = diagnose_findings(results, None, config_dict(run.config), run.history)
     results["findings"] = [f.to_dict() for f in findings]
-    table = render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
+    table = (render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
+             + "".join(f"\nnote: {note}" for note in results["notes"]))
     header = (f"diagnose {run.path or '(in-memory run)'}: {results['n_images']} {split} images, "
               f"guide {run.config.model.guide}; all values in {results['units']}")
     folder = diagnostics_dir(run, out)
