@@ -5,7 +5,7 @@ by definition: I_q 3.52 vs 3.63, spread of means 0.52 vs 0.58, test ELBO −25.5
 import pytest
 
 import bayesvae
-from bayesvae.commands.sweep import Planned, summary_rows
+from bayesvae.sweep_api import Planned, summary_rows
 
 quiet = dict(progress=False, log=lambda _: None)
 
