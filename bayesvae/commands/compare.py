@@ -42,16 +42,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from bayesvae.diagnose_api import MeasureOptions
+    from bayesvae.options import add_flags
+
     parser = sub.add_parser("compare", help="compare runs: rate–distortion, evidence, latent space by class",
                             description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or a folder of runs (a sweep)")
     parser.add_argument("--out", help="comparison folder (default: <the runs' common folder>/comparison)")
-    parser.add_argument("--k", type=int, default=1000, help="importance samples per image for log p(x) (default: 1000)")
     parser.add_argument("--samples", type=int, default=64, help="draws of q(z|x) per image for rate and "
                         "distortion, as diagnose's ELBO terms (default: 64)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo draw, as in diagnose "
-                        "(default: 0)")
-    parser.add_argument("--split", default="test", help="test (default) or train")
+    add_flags(parser, MeasureOptions, ("split", "k", "seed"), split="test", k=1000, seed=0)  # diagnose's declarations
     parser.add_argument("--max-images", type=int, default=2000, help="first N images of each split "
                         "(default: 2000; 0 for all)")
     parser.add_argument("--tsne", action="store_true", help="also draw the posterior means with t-SNE")
