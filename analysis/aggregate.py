@@ -36,12 +36,12 @@ import time
 from typing import Callable
 
 import torch
-from torch.distributions import Distribution, Normal
+from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
 from bayesvae.inference.terms import trace_terms
 from bayesvae.models.errors import BadInput
-from bayesvae.models.families import base_distribution
+from bayesvae.models.families import base_distribution, pairwise_kind
 from bayesvae.models.pair import Pair
 
 from .latent_stats import is_factorized
@@ -93,7 +93,7 @@ def diagonal_normal_pairwise(q: Distribution) -> PairwiseLogDensity:
 
 def pairwise_log_density(q: Distribution) -> tuple[PairwiseLogDensity, str]:
     """The fastest exact evaluator of log q(z_m | x_n) for this guide family, and its name."""
-    if is_factorized(q) and isinstance(base_distribution(q), Normal):
+    if is_factorized(q) and pairwise_kind(q) == "diagonal-normal":   # the family registry, models/families.py
         return diagonal_normal_pairwise(q), "factorized Normal (matrix product)"
     return generic_pairwise(q), "guide log_prob (broadcast)"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from pathlib import Path
 
 from bayesvae.inference.files import atomic_write_text
+
+from .render import json_text, text_table
 
 BOUNDS_COLUMNS = (
     ("name", "run", "{}"), ("guide", "guide", "{}"), ("prior", "prior", "{}"), ("likelihood", "likelihood", "{}"),
@@ -32,23 +32,9 @@ LATENT_COLUMNS = (
 FINDINGS_COLUMNS = (("name", "run", "{}"), ("findings_summary", "findings", "{}"))
 
 
-def _cell(value, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return fmt.format(value)
-
-
 def format_table(rows: list[dict], columns=BOUNDS_COLUMNS) -> str:
     """Right-aligned columns (the first left-aligned), a header and a rule."""
-    cells = [[title for _, title, _ in columns]] + [[_cell(row.get(key), fmt) for key, _, fmt in columns]
-                                                     for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows, columns)
 
 
 def report_text(result: dict) -> str:
@@ -62,8 +48,9 @@ def report_text(result: dict) -> str:
         "",
         "Latent space and class grouping (posterior means; labels used only here, never in training)",
         format_table(rows, LATENT_COLUMNS),
-        "spread of E_q[z]: RMS over dimensions of the std of the posterior means across images (the prior N(0, I) "
-        "has 1); probes are fitted on the training split and scored on the test split.",
+        "spread of E_q[z]: Std over images of the posterior means E_q[z_u|x], averaged over the active "
+        "dimensions (over all when none is active), as diagnose prints it; probes are fitted on the training "
+        "split and scored on the test split.",
     ]
     if any("findings_summary" in row for row in rows):
         parts += ["", "Findings per run (details in comparison.json; `bayesvae diagnose RUN` for causes and remedies)",
@@ -82,7 +69,7 @@ def write_report(out: Path, result: dict) -> list[Path]:
     writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(result["runs"])
-    files = {"comparison.json": json.dumps(result, indent=2, default=str) + "\n",
+    files = {"comparison.json": json_text(result, indent=2),
              "comparison.csv": buffer.getvalue(), "comparison.txt": text + "\n"}
     for name, content in files.items():
         atomic_write_text(out / name, content)

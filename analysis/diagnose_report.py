@@ -22,16 +22,14 @@ from pathlib import Path
 
 import torch
 
-from bayesvae.inference.evidence import estimate_log_evidence
 from bayesvae.inference.terms import trace_terms
 from bayesvae.models.errors import BadInput
+from bayesvae.models.families import unregistered_note
 from bayesvae.models.pair import Pair
 
-from . import answers, plots_anatomy
-from .aggregate import elbo_surgery
-from .anatomy import elbo_anatomy
+from . import answers, plots_anatomy, quantities
 from .findings.evidence import shown_log_px
-from .latent_stats import latent_statistics, posterior_moments
+from .render import text_table
 
 UNITS = "nats per image (summed over pixels or latent dimensions, averaged over images)"
 PLOTS = ("kl_per_dimension.png", "latent_means.png", "posterior_stds.png", "aggregate_posterior.png")
@@ -47,6 +45,7 @@ class Part1:
     aggregate_samples: torch.Tensor
     prior: torch.distributions.Distribution
     labels: torch.Tensor | None = None
+    evidence: object | None = None          # the per-image EvidenceEstimate (None for a point-mass guide)
 
 
 def _skipped(error: BadInput) -> dict:
@@ -54,16 +53,20 @@ def _skipped(error: BadInput) -> dict:
 
 
 def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000,
-            anatomy_samples: int = 64, progress: bool | None = None) -> Part1:
-    """Run every part-1 measurement on the images ``x`` (see module docstring). Pyro's RNG drives all draws."""
+            anatomy_samples: int = quantities.ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0) -> Part1:
+    """Run every part-1 measurement on the images ``x`` (see module docstring); each quantity's draws start
+    from ``seed`` (:mod:`.quantities`), so compare and the sweep summary print the same values."""
     if x.shape[0] < 2:
         raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
     with torch.no_grad():
-        prior = trace_terms(pair, x[:1], 1).p_z
+        first = trace_terms(pair, x[:1], 1)
+    prior = first.p_z
+    notes = [unregistered_note(first.q, "guide"), unregistered_note(prior, "prior")]
     results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k, "pixels": int(x[0].numel()),
-                     "prior": answers.prior_scale(prior)}
+                     "prior": answers.prior_scale(prior), "notes": [n for n in notes if n]}
+    estimate = None
     try:
-        estimate = estimate_log_evidence(pair, x, k=k, progress=progress)
+        estimate = quantities.evidence(pair, x, k, seed, progress)
         results["evidence"] = {
             "log_px": estimate.mean_log_px, "log_px_se": estimate.se_mean, "se_method": "delta method",
             "elbo": estimate.mean_elbo, "elbo_se": estimate.elbo_se_mean,
@@ -72,19 +75,19 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
         }
     except BadInput as error:
         results["evidence"] = _skipped(error)
-    results["anatomy"] = elbo_anatomy(pair, x, num_samples=anatomy_samples, progress=progress)
-    moments = posterior_moments(pair, x)
-    results["latent"] = latent_statistics(pair, x, moments=moments)
+    results["anatomy"] = quantities.anatomy(pair, x, seed, anatomy_samples, progress)
+    moments = quantities.moments(pair, x, seed)
+    results["latent"] = quantities.latent(pair, x, seed, moments)
     samples = moments.means
     try:
-        surgery = elbo_surgery(pair, x, progress=progress, return_samples=True)
+        surgery = quantities.surgery(pair, x, seed, progress, return_samples=True)
         samples = surgery.pop("samples")
         results["surgery"] = surgery
     except BadInput as error:
         results["surgery"] = _skipped(error)
     results["table"] = table_rows(results)
     results["answer"] = kl_answer(results)
-    return Part1(results, moments.means, moments.stds, samples, prior, labels)
+    return Part1(results, moments.means, moments.stds, samples, prior, labels, estimate)
 
 
 def _row(quantity: str, value, se=None, how: str = "") -> dict:
@@ -183,16 +186,16 @@ def _number(value, se=None) -> tuple[str, str]:
 
 def format_table(results: dict, per_dimension: bool = True) -> str:
     """The printed table: one line per quantity, then (optionally) one line per latent dimension."""
-    rows = results["table"]
-    width = max(len(r["quantity"]) for r in rows)
-    lines = [f"{'quantity (Bayes role)':<{width}}  {'nats/image':>11}  {'± s.e.':>9}  how",
-             "-" * (width + 40)]
     shown = shown_log_px(results.get("evidence"))  # with PSIS k̂ known: unreliable evidence loses its decimals
-    for r in rows:
+    cells = []
+    for r in results["table"]:
         value, se = _number(r["value"], r["se"])
         if shown is not None and r["quantity"].startswith("evidence log p(x)") and "unreliable" in shown:
             value, se = shown, ""
-        lines.append(f"{r['quantity']:<{width}}  {value:>11}  {se:>9}  {r['how']}")
+        cells.append({"quantity": r["quantity"], "value": value, "se": se, "how": r["how"]})
+    columns = (("quantity", "quantity (Bayes role)", "{}"), ("value", "nats/image", "{}"), ("se", "± s.e.", "{}"),
+               ("how", "how", "{}"))
+    lines = [text_table(cells, columns, left=("how",))]
     if per_dimension:
         lines += ["", per_dimension_table(results["latent"])]
     lines += ["", results["answer"]]

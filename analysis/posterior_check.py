@@ -28,13 +28,11 @@ import math
 
 import numpy as np
 import torch
-from torch.distributions import Distribution, Independent, MultivariateNormal, kl_divergence
-
-import pyro.distributions as dist
+from torch.distributions import Distribution, MultivariateNormal, kl_divergence
 
 from bayesvae.inference.mcmc import PosteriorDraws
 from bayesvae.inference.terms import trace_terms
-from bayesvae.models.families import is_point_mass
+from bayesvae.models.families import gaussian_view, is_point_mass
 from bayesvae.models.pair import Pair
 
 from . import arviz_io
@@ -89,12 +87,9 @@ def gaussian_fit(z: torch.Tensor) -> MultivariateNormal:
 
 
 def as_gaussian(q: Distribution) -> MultivariateNormal | None:
-    """q as a MultivariateNormal when it is one (mean-field Normal, full or low-rank Gaussian), else None."""
-    if isinstance(q, Independent) and isinstance(q.base_dist, dist.Normal) and q.reinterpreted_batch_ndims == 1:
-        return MultivariateNormal(q.mean.double(), covariance_matrix=torch.diag_embed(q.variance.double()))
-    if isinstance(q, (dist.MultivariateNormal, dist.LowRankMultivariateNormal)):
-        return MultivariateNormal(q.mean.double(), covariance_matrix=q.covariance_matrix.double())
-    return None
+    """q as a MultivariateNormal when it is one (mean-field Normal, full or low-rank Gaussian), else None:
+    the family registry's Gaussian view (models/families.py)."""
+    return gaussian_view(q)
 
 
 def kl_to_gaussian_fit(q: Distribution, p_hat: MultivariateNormal, q_z: torch.Tensor,

@@ -51,15 +51,19 @@ class RatePoint:
     def to_dict(self) -> dict:
         return {**asdict(self), "elbo": self.elbo}
 
+    @classmethod
+    def from_anatomy(cls, anatomy: dict) -> "RatePoint":
+        """R = the anatomy's KL term, D = −its likelihood term (the same draws)."""
+        kl, log_likelihood = anatomy["kl"], anatomy["log_likelihood"]
+        return cls(rate=kl["value"], rate_se=kl["se"], distortion=-log_likelihood["value"],
+                   distortion_se=log_likelihood["se"], rate_method=kl["method"], num_samples=anatomy["num_samples"],
+                   n_images=anatomy["n_images"])
+
 
 @torch.no_grad()
 def rate_distortion(pair: Pair, x: torch.Tensor, num_samples: int = 16) -> RatePoint:
     """R and D over the images ``x`` with ``num_samples`` draws of q(z | x) per image (standard errors: MC)."""
-    anatomy = elbo_anatomy(pair, x, num_samples=num_samples)
-    kl, log_likelihood = anatomy["kl"], anatomy["log_likelihood"]
-    return RatePoint(rate=kl["value"], rate_se=kl["se"], distortion=-log_likelihood["value"],
-                     distortion_se=log_likelihood["se"], rate_method=kl["method"], num_samples=num_samples,
-                     n_images=x.shape[0])
+    return RatePoint.from_anatomy(elbo_anatomy(pair, x, num_samples=num_samples))
 
 
 def constant_elbo_levels(points: list[RatePoint], count: int = 5) -> list[float]:

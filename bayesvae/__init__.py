@@ -5,7 +5,7 @@
     log p(x) ≥ ELBO                  fitted by SVI                       bayesvae.inference
     log p(x) − ELBO = KL(q ‖ p(z|x)) measured                            bayesvae.analysis
 
-Python API: :func:`fit`, :func:`load_run`, :func:`resume` (and, where installed, ``diagnose``/``compare``).
+Python API: ``fit``, ``load_run``, ``resume``, ``diagnose``, ``compare``, ``sweep`` (see README, "Python API / notebooks").
 Attributes load lazily, so ``import bayesvae.models`` stays light.
 """
 
@@ -23,6 +23,7 @@ _API = {
     "BadInput": "bayesvae.models.errors",
     "diagnose": "bayesvae.diagnose_api",
     "compare": "bayesvae.compare_api",
+    "sweep": "bayesvae.sweep_api",
 }
 
 

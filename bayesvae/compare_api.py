@@ -25,20 +25,21 @@ from typing import Callable, Iterable
 import pyro
 import torch
 
-from bayesvae.analysis.aggregate import elbo_surgery
+from bayesvae.analysis import quantities
 from bayesvae.analysis.compare_report import report_text, write_report
 from bayesvae.analysis.findings.wiring import attach_compare_findings, label_compare_row
 from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
-from bayesvae.analysis.latent_stats import active_units, posterior_moments
+from bayesvae.analysis.latent_stats import posterior_moments
 from bayesvae.analysis.probes import class_grouping
-from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE, rate_distortion
-from bayesvae.inference.evidence import check_k, estimate_log_evidence
+from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE
+from bayesvae.analysis.render import json_safe
 from bayesvae.inference.files import atomic_dir
 from bayesvae.models.errors import BadInput
 
+from .diagnose_api import MeasureOptions
+from .results import CompareResult
 from .run import Run, is_run_dir, load_run
 
-SPLITS = ("test", "train")
 REPORT = "comparison.json"
 
 
@@ -86,14 +87,10 @@ def resolve_runs(runs: Iterable, trust_code: bool = False, device: str | None = 
     return list(zip(names, loaded))
 
 
-def _none_if_nan(value):
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def _evidence_columns(pair, x: torch.Tensor, k: int, progress: bool | None) -> dict:
+def _evidence_columns(pair, x: torch.Tensor, k: int, seed: int, progress: bool | None) -> dict:
     """log p(x) (IWAE_K) ± se, the gap log p(x) − ELBO from the same draws, and ELBO surgery's two terms."""
-    evidence = estimate_log_evidence(pair, x, k=k, progress=progress)
-    surgery = elbo_surgery(pair, x)
+    evidence = quantities.evidence(pair, x, k, seed, progress)
+    surgery = quantities.surgery(pair, x, seed)
     return {"log_px": evidence.mean_log_px, "log_px_se": evidence.se_mean, "gap": evidence.mean_gap,
             "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"]}
 
@@ -110,13 +107,16 @@ def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_image
 
 @torch.no_grad()
 def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num_samples: int,
-            progress: bool | None) -> tuple[dict, dict]:
-    """The table row of one run (plain numbers, None where not defined) and what its pictures need."""
+            progress: bool | None, seed: int = 0) -> tuple[dict, dict]:
+    """The table row of one run (plain numbers, None where not defined) and what its pictures need; the
+    quantities diagnose also prints come from the same functions and seed (analysis.quantities)."""
     config = run.config
     x, labels = run.images(split, max_images)
-    point = rate_distortion(run.pair, x, num_samples)
-    means = posterior_moments(run.pair, x).means
-    count, activity = active_units(means)
+    terms = quantities.anatomy(run.pair, x, seed, num_samples)
+    point = quantities.rate_point(terms)
+    moments = quantities.moments(run.pair, x, seed)
+    means, latent = moments.means, quantities.latent(run.pair, x, seed, moments)
+    count, activity = latent["active_units"], torch.tensor([r["activity"] for r in latent["per_dimension"]])
     grouping = _class_grouping(run, split, means, labels, max_images)
     row = {
         "name": name, "path": str(run.path) if run.path else None, "guide": config.model.guide,
@@ -124,11 +124,11 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
         + (f" K={config.training.particles}" if config.training.elbo == "iwae" else ""),
         "particles": config.training.particles, "beta": config.training.beta, "latent_dim": config.model.latent_dim,
         "epochs": run.state.epoch, "dataset": config.data.dataset, "n_images": int(x.shape[0]),
-        **{key: point.to_dict()[key] for key in ("elbo", "rate", "rate_se", "rate_method", "distortion",
-                                                  "distortion_se")},
+        **{key: point.to_dict()[key] for key in ("rate", "rate_se", "rate_method", "distortion", "distortion_se")},
+        "elbo": terms["elbo"]["value"],   # the ELBO diagnose prints (= −(D + R) up to rounding)
         "log_px": None, "log_px_se": None, "gap": None, "mutual_information": None, "marginal_kl": None,
         "log_n": math.log(x.shape[0]), "active_units": count,
-        "mean_spread": float(means.double().var(0).mean().sqrt()),
+        "mean_spread": quantities.spread_of_means(latent),
         **{key: None if grouping is None else grouping[key]
            for key in ("knn_accuracy", "logistic_accuracy", "silhouette", "chance")},
     }
@@ -136,32 +136,28 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
     if point.rate is None:
         notes.append(f"{name}: {POINT_MASS_RATE_NOTE}; no ELBO, log p(x), I_q or marginal KL either")
     else:
-        row.update(_evidence_columns(run.pair, x, k, progress))
+        row.update(_evidence_columns(run.pair, x, k, seed, progress))
     if grouping is None:
         notes.append(f"{name}: the data set has no labels: class grouping not measured")
-    row = label_compare_row({key: _none_if_nan(value) for key, value in row.items()}, config)  # user's prior named
+    row = label_compare_row(json_safe(row), config)  # user's prior named
     extras = {"x": x, "labels": labels, "means": means, "activity": activity, "point": point,
               "grouping": grouping, "notes": notes}
     return row, extras
 
 
 def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = False, split: str = "test",
-            max_images: int | None = 2000, num_samples: int = 16, trust_code: bool = False,
-            device: str | None = None, progress: bool | None = None,
-            log: Callable[[str], None] | None = None) -> dict:
+            max_images: int | None = 2000, num_samples: int = quantities.ANATOMY_SAMPLES, seed: int = 0,
+            trust_code: bool = False, device: str | None = None, progress: bool | None = None,
+            log: Callable[[str], None] | None = None) -> CompareResult:
     """Measure and (with ``out``) draw a set of runs side by side; returns the table as data.
 
     ``runs``: Run objects, run folders, or folders of runs (a sweep). ``k``: importance samples per image
     for log p(x); ``max_images``: first N images of each split (None: all); ``num_samples``: draws of q per
-    image for rate and distortion. Returns ``{"runs": [row, ...], "notes": [...], "split", "k", "n_images",
+    image for rate and distortion; ``seed``: where every quantity's draws start (as in diagnose). Returns ``{"runs": [row, ...], "notes": [...], "split", "k", "n_images",
     "seconds", "out", "files"}``; each row holds the quantities of the module docstring (None: not defined).
     """
     log = log or print
-    k = check_k(k)
-    if split not in SPLITS:
-        raise BadInput(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 2):
-        raise BadInput(f"--max-images must be a whole number ≥ 2, got {max_images!r}")
+    MeasureOptions(split, k, max_images, seed)   # the same declared checks as diagnose's
     named = resolve_runs(runs, trust_code, device)
     if out is not None:
         check_out(Path(out))
@@ -169,8 +165,8 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
     rows, extras, notes = [], [], []
     for i, (name, run) in enumerate(named, 1):
         log(f"measuring {name} ({i}/{len(named)})")
-        pyro.set_rng_seed(0)  # the same Monte Carlo draws whenever a comparison is repeated
-        row, extra = measure(name, run, k, split, max_images, num_samples, progress)
+        pyro.set_rng_seed(seed)  # the same Monte Carlo draws whenever a comparison is repeated
+        row, extra = measure(name, run, k, split, max_images, num_samples, progress, seed)
         rows.append(row)
         extras.append(extra)
         notes.extend(extra["notes"])
@@ -183,11 +179,11 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
     found = attach_compare_findings({"runs": rows})  # per-run findings column, and log p(x) ranked only within kind
     notes += [f"{f.title}: {f.evidence['groups']}" for f in found["comparison"]]
     sizes = {row["n_images"] for row in rows}
-    result = {"runs": rows, "notes": notes, "split": split, "k": k, "findings": {
+    result = CompareResult({"runs": rows, "notes": notes, "split": split, "k": k, "findings": {
                   "comparison": [f.to_dict() for f in found["comparison"]], "rankable": found["rankable"],
                   "groups": found["groups"]},
               "n_images": sizes.pop() if len(sizes) == 1 else "varies", "tsne": tsne,
-              "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []}
+              "seconds": time.perf_counter() - started, "out": None if out is None else str(out), "files": []})
     if out is not None:
         write_folder(Path(out), result, named, extras, tsne)
     return result

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import pyro
-
+from bayesvae.analysis.render import json_safe, write_json
 from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
 from bayesvae.inference.options import SEED_LIMIT
@@ -31,7 +30,7 @@ from bayesvae.models.errors import BadInput
 
 from .options import check_keywords
 from .posterior import PosteriorOptions, check_options as check_posterior_options, run_posterior
-from .render import json_safe, write_json
+from .results import DiagnoseResult
 from .run import CHECKPOINT, Run, load_run
 
 DIAGNOSTICS = "diagnostics"
@@ -80,7 +79,7 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
              mcmc: bool = True, out: str | Path | None = None, *, trust_code: bool = False,
              device: str | None = None, seed: int = 0, progress: bool | None = None,
              log: Callable[[str], None] | None = None, posterior: PosteriorOptions | None = None,
-             **posterior_options) -> dict:
+             **posterior_options) -> DiagnoseResult:
     """Diagnose ``run`` (a :class:`~bayesvae.run.Run` or its folder) on ``split`` and return the results as data.
 
     Part 1 measures, per image and averaged over the first ``max_images`` images of the split (all by
@@ -94,6 +93,8 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
     ``posterior`` (a :class:`~bayesvae.posterior.PosteriorOptions`) or the same fields as keywords
     (``n_images=3, chains=2, ...``); its result is under ``"posterior"``.
     Files are written to ``out`` (default RUN/diagnostics/; nothing is written for an in-memory run).
+    The result is a dict (the JSON's keys) with tables as data: ``.table``, ``.per_dimension``,
+    ``.per_image`` (xarray), ``.mcmc`` (ArviZ InferenceData); see :mod:`bayesvae.results`.
     """
     log = log or print
     check_options(split, k, max_images, seed)
@@ -115,7 +116,7 @@ def diagnose_run(run: Run, split: str, k: int, max_images: int | None, out: str 
     """Both parts on a loaded run (the command line and :func:`diagnose` call this); ``posterior`` None: part 1 only."""
     if posterior is not None:
         check_posterior_options(run, posterior, split)  # refuse bad part-2 options before part 1 writes anything
-    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)
+    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)   # a DiagnoseResult
     if posterior is not None:
         results["posterior"] = run_posterior(run, posterior, diagnostics_dir(run, out), log, split=split, k=k,
                                              seed=seed)
@@ -148,15 +149,15 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     x, labels = run.images(split, max_images)
-    pyro.set_rng_seed(seed)
-    part = measure(run.pair, x, labels, k=k, progress=progress)
+    part = measure(run.pair, x, labels, k=k, progress=progress, seed=seed)
     results = part.results
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,
                     "guide": run.config.model.guide, "latent_dim": results["latent"]["latent_dim"]})
     findings = diagnose_findings(results, None, config_dict(run.config), run.history)
     results["findings"] = [f.to_dict() for f in findings]
-    table = render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
+    table = (render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
+             + "".join(f"\nnote: {note}" for note in results["notes"]))
     header = (f"diagnose {run.path or '(in-memory run)'}: {results['n_images']} {split} images, "
               f"guide {run.config.model.guide}; all values in {results['units']}")
     folder = diagnostics_dir(run, out)
@@ -170,4 +171,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     log(header + "\n\n" + table)
     if folder is not None:
         log(f"\nwrote {folder}/ ({JSON_NAME}, {TABLE_NAME}, findings.json, {len(results['files']) - 3} plots)")
-    return results
+    estimate = part.evidence
+    arrays = {"means": part.means, "stds": part.stds, **({"log_px": estimate.log_px, "elbo": estimate.elbo,
+                                                          "gap": estimate.gap} if estimate is not None else {})}
+    return DiagnoseResult(results, arrays)

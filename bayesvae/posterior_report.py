@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bayesvae.inference.files import atomic_write_text
 
-from .render import write_json
+from bayesvae.analysis.render import write_json
 
 FILES = {"mcmc": "posterior_mcmc.nc", "guide": "posterior_guide.nc", "json": "posterior.json",
          "table": "posterior.txt", "trace": "posterior_trace.png", "pairs": "posterior_pairs.png",

@@ -9,6 +9,7 @@ p(x | z). Leading dimensions (data, Monte Carlo particles) pass through untouche
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -70,13 +71,15 @@ class MLPDecoder(nn.Module):
         return self.net(z).unflatten(-1, self.image_shape)
 
 
-def _check_conv_shape(image_shape: Sequence[int]) -> None:
+def _check_conv_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``(C, H, W)`` when the sides are divisible by 4 (two stride-2 layers), else BadInput."""
     _, height, width = image_shape
     if height % 4 or width % 4:
         raise BadInput(
             f"--net conv needs image sides divisible by 4 (28×28, 8×8, ...); these images are "
             f"{height}×{width}: use --net mlp"
         )
+    return tuple(image_shape)
 
 
 class ConvEncoder(nn.Module):
@@ -85,11 +88,9 @@ class ConvEncoder(nn.Module):
     def __init__(self, image_shape: Sequence[int], hidden: int = 256, channels: Sequence[int] = (32, 64),
                  activation: str = DEFAULT_ACTIVATION):
         super().__init__()
-        act = lambda: make_activation(activation)  # noqa: E731 - one fresh module per layer
-        _check_conv_shape(image_shape)
-        c, h, w = image_shape
-        self.image_shape = tuple(image_shape)
-        self.out_features = hidden
+        c, h, w = _check_conv_shape(image_shape)
+        act = partial(make_activation, activation)  # one fresh module per layer
+        self.image_shape, self.out_features = tuple(image_shape), hidden
         self.net = nn.Sequential(
             nn.Conv2d(c, channels[0], 4, stride=2, padding=1), act(),
             nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), act(),
@@ -109,11 +110,9 @@ class ConvDecoder(nn.Module):
     def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: int = 256,
                  channels: Sequence[int] = (32, 64), activation: str = DEFAULT_ACTIVATION):
         super().__init__()
-        act = lambda: make_activation(activation)  # noqa: E731 - one fresh module per layer
-        _check_conv_shape(image_shape)
-        c, h, w = image_shape
-        self.image_shape = tuple(image_shape)
-        self.latent_dim = latent_dim
+        c, h, w = _check_conv_shape(image_shape)
+        act = partial(make_activation, activation)
+        self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden), act(),
             nn.Linear(hidden, channels[1] * (h // 4) * (w // 4)), act(),

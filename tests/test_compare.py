@@ -55,8 +55,8 @@ def test_rate_falls_and_distortion_rises_with_beta(table):
     rates, distortions = [r["rate"] for r in vaes], [r["distortion"] for r in vaes]
     assert rates[0] > rates[1] > rates[2] >= -3 * vaes[2]["rate_se"], rates
     assert distortions[0] < distortions[1] < distortions[2], distortions
-    for row in vaes:  # the table's ELBO is −(D + R), and the importance-sampled evidence bounds it
-        assert math.isclose(row["elbo"], -(row["rate"] + row["distortion"]), rel_tol=1e-9)
+    for row in vaes:  # the table's ELBO is −(D + R) (to float32 rounding), and the importance-sampled evidence bounds it
+        assert math.isclose(row["elbo"], -(row["rate"] + row["distortion"]), rel_tol=1e-6)
         assert row["log_px"] > row["elbo"] - 3 * (row["log_px_se"] + row["distortion_se"])
         assert abs(row["mutual_information"] + row["marginal_kl"] - row["rate"]) < 1e-6  # ELBO surgery
         assert row["mutual_information"] <= row["log_n"]

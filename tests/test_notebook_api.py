@@ -77,3 +77,24 @@ def test_a_user_guide_is_encoded_by_tracing_it():
     assert type(q.base_dist).__name__ == "StudentT" and q.batch_shape == (3,) and q.event_shape == (8,)
     assert run.decode(q.mean).event_shape == (1, 8, 8)
     assert run.interpolate(x[0], x[1], steps=3).shape == (3, 1, 8, 8)
+
+
+def test_diagnose_and_compare_return_tables_as_data(small_run):
+    import arviz as az
+    import xarray as xr
+
+    result = bayesvae.diagnose(small_run, k=20, max_images=12, n_images=2, chains=2, warmup=20, draws=20,
+                               gap_steps=0, **quiet)
+    assert isinstance(result.table, pd.DataFrame) and "evidence log p(x) (IS, K=20)" in result.table.index
+    assert list(result.per_dimension.index) == [0, 1] and result.per_dimension.index.name == "latent"
+    per_image = result.per_image
+    assert isinstance(per_image, xr.Dataset) and per_image["mean_q"].dims == ("image", "latent")
+    assert per_image.sizes == {"image": 12, "latent": 2}
+    # the per-image numbers are the ones the table averages
+    assert float(per_image["log_px"].mean()) == pytest.approx(result["evidence"]["log_px"], rel=1e-6)
+    assert isinstance(result.mcmc, az.InferenceData) and result.mcmc.posterior["z"].dims == (
+        "chain", "draw", "image", "latent")
+    assert isinstance(result.guide_draws, az.InferenceData)
+    comparison = bayesvae.compare([small_run], k=20, max_images=12, **quiet)
+    assert isinstance(comparison.table, pd.DataFrame) and comparison.table.loc["run1", "log_px"] == \
+        comparison["runs"][0]["log_px"]

@@ -157,3 +157,16 @@ def test_a_sweep_resolves_binarize_as_train_does_and_reruns_cleanly(tmp_path, cl
     assert config_of(tmp_path / "s" / "normal-beta1")["training"]["binarize"] == "none"
     again = cli(*argv)
     assert again.code == 0 and "skipped" in again.out, again
+
+
+def test_sweep_is_a_python_function_returning_its_summary_table(tmp_path):
+    import pandas as pd
+
+    table = bayesvae.sweep(tmp_path / "s", beta=[0.5, 1], latent_dim=2, hidden=(16,), epochs=1, device="cpu",
+                           log=lambda _: None)
+    assert isinstance(table, pd.DataFrame) and list(table.index) == ["normal-beta0.5", "normal-beta1"]
+    assert set(table.columns) >= {"elbo", "log_likelihood", "kl"}
+    # ELBO = E_q log p(x|z) − KL, from the same draws
+    assert (table["elbo"] - (table["log_likelihood"] - table["kl"])).abs().max() < 1e-4
+    with pytest.raises(bayesvae.BadInput, match="did you mean 'latent_dim'"):
+        bayesvae.sweep(tmp_path / "t", beta=1, latent_dimm=2)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.runs)
     result = compare(args.runs, out, k=args.k, tsne=args.tsne, split=args.split,
                      max_images=None if args.max_images == 0 else args.max_images,
-                     num_samples=args.samples, trust_code=args.trust_code, device=args.device,
+                     num_samples=args.samples, seed=args.seed, trust_code=args.trust_code, device=args.device,
                      progress=None, log=print)
     print()
     print(report_text(result))
@@ -42,14 +42,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from bayesvae.diagnose_api import MeasureOptions
+    from bayesvae.options import add_flags
+
     parser = sub.add_parser("compare", help="compare runs: rate–distortion, evidence, latent space by class",
                             description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or a folder of runs (a sweep)")
     parser.add_argument("--out", help="comparison folder (default: <the runs' common folder>/comparison)")
-    parser.add_argument("--k", type=int, default=1000, help="importance samples per image for log p(x) (default: 1000)")
-    parser.add_argument("--samples", type=int, default=16, help="draws of q(z|x) per image for rate and "
-                        "distortion (default: 16)")
-    parser.add_argument("--split", default="test", help="test (default) or train")
+    parser.add_argument("--samples", type=int, default=64, help="draws of q(z|x) per image for rate and "
+                        "distortion, as diagnose's ELBO terms (default: 64)")
+    add_flags(parser, MeasureOptions, ("split", "k", "seed"), split="test", k=1000, seed=0)  # diagnose's declarations
     parser.add_argument("--max-images", type=int, default=2000, help="first N images of each split "
                         "(default: 2000; 0 for all)")
     parser.add_argument("--tsne", action="store_true", help="also draw the posterior means with t-SNE")

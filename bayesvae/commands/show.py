@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from bayesvae.models.errors import BadInput
-from bayesvae.models.guides import GUIDES
-from bayesvae.models.priors import PRIORS
+from bayesvae.options import add_flags, given
 
 ROLES = (("model", "model  p(z) p(x|z)"), ("guide", "guide  q(z|x)"))
+SHOWN_OPTIONS = ("model", "guide", "prior", "likelihood", "net", "latent_dim", "activation")  # ModelSpec's flags
 SPEC_KEYS = {"model": "model", "guide": "guide", "prior": "prior", "likelihood": "likelihood", "net": "net",
              "latent-dim": "latent_dim", "latent_dim": "latent_dim"}
 
@@ -125,7 +125,7 @@ def scripts_from_here(overrides: dict) -> dict:
 def _label(spec, other) -> str:
     """The settings where ``spec`` differs from ``other`` (``guide=delta``), or ``same definition``."""
     a, b = spec.to_dict(), other.to_dict()
-    return ", ".join(f"{k}={a[k]}" for k in a if a[k] != b[k]) or "same definition"
+    return ", ".join(f"{k}={a[k]}" for k in a if a[k] != b.get(k)) or "same definition"
 
 
 def render(pair, image_shape, out: Path) -> list[Path]:
@@ -158,9 +158,7 @@ def _definition(args: argparse.Namespace):
     if args.run_dir:
         run = load_run(args.run_dir, trust_code=args.trust_code, device="cpu")
         return run.config.model, run.pair, run.config.image_shape, Path(args.run_dir), str(args.run_dir)
-    spec = ModelSpec(**{k: v for k, v in (("model", args.model), ("guide", args.guide), ("prior", args.prior),
-                                           ("likelihood", args.likelihood), ("net", args.net),
-                                           ("latent_dim", args.latent_dim)) if v is not None})
+    spec = ModelSpec(**given(args, SHOWN_OPTIONS))
     image_shape = (1, 8, 8) if spec.net == "mlp" else (1, 28, 28)
     return spec, build_run_pair(spec, image_shape, 0, None, "cpu"), image_shape, None, ""
 
@@ -205,12 +203,9 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("show", help="print a model and its guide side by side, or the diff of two definitions",
                             description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", metavar="RUN", help="show the definitions of a trained run")
-    parser.add_argument("--model", help="builtin (default) or my_vae.py:model")
-    parser.add_argument("--guide", help=f"{', '.join(GUIDES)} or my_vae.py:guide (default: normal)")
-    parser.add_argument("--prior", help=f"{', '.join(PRIORS)} (default: normal)")
-    parser.add_argument("--likelihood")
-    parser.add_argument("--net")
-    parser.add_argument("--latent-dim", type=int)
+    from bayesvae.models.build import ModelSpec
+
+    add_flags(parser, ModelSpec, SHOWN_OPTIONS)
     parser.add_argument("--against", metavar="KEY=VALUE,...|RUN",
                         help="print only what changes from this definition to another: settings to change "
                              "(e.g. guide=delta, prior=vamp,guide=iaf) or another run folder")

@@ -16,13 +16,8 @@ Then ``bayesvae compare OUT`` puts the runs side by side.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-from bayesvae.models.errors import BadInput
 
 from .train import add_run_options, given_options
 
@@ -44,99 +39,23 @@ def name_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def run_name(guide: str, beta: float, prior: str = "normal", elbo: str = "analytic") -> str:
-    """``normal-beta0.5``, ``iaf-vamp-iwae-beta1``; a script guide ``dir/my_vae.py:guide`` gives ``my_vae.guide-...``."""
-    if ":" in guide:
-        path, _, function = guide.rpartition(":")
-        guide = f"{Path(path).stem}.{function}"
-    parts = [guide, *([prior] if prior != "normal" else []), *([elbo] if elbo != "analytic" else [])]
-    return "-".join(parts) + f"-beta{beta:g}"
+def _axes(args: argparse.Namespace) -> dict:
+    return {"beta": args.beta, "guide": args.guide or ("normal",), "prior": args.prior or ("normal",),
+            "elbo": args.elbo or ("analytic",)}
 
 
-@dataclass
-class Planned:
-    name: str
-    path: Path
-    guide: str
-    prior: str
-    elbo: str
-    beta: float
-    action: str = "train"       # train | resume | skip
-    done_epochs: int = 0
+def _options(args: argparse.Namespace) -> dict:
+    """``fit``'s options given on the command line, the sweep's axes excepted."""
+    return {k: v for k, v in given_options(args).items() if k not in ("beta", "guide", "prior", "elbo")}
 
 
-def _differences(config, spec, training, dataset: str, derived: tuple[str, ...] = ()) -> list[str]:
-    """Settings in which a run's config.json differs from what the sweep asks (epochs may only grow).
-    ``derived``: settings not given that the run resolved from its model's trace (a user model's binarize
-    and latent size): they follow from the compared settings and are not compared."""
-    from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
+def plan(args: argparse.Namespace):
+    """The sweep's plan for parsed command-line ``args`` (see bayesvae.sweep_api.plan_sweep)."""
+    from bayesvae.sweep_api import plan_sweep
 
-    found = []
-    saved, wanted = config.model.to_dict(), spec.to_dict()
-    wanted = {k: v for k, v in wanted.items() if k not in derived}
-    for role in ("model", "guide"):
-        if is_code_ref(wanted[role]) and is_code_ref(saved[role]):
-            path, name = split_code_ref(wanted[role])
-            same = (split_code_ref(saved[role])[1] == name and path.is_file()
-                    and config.code.get(role, {}).get("sha256") == sha256_file(path))
-            if same:
-                saved[role] = wanted[role]
-    found += [f"{k} {saved.get(k)!r} vs {wanted[k]!r}" for k in wanted if saved.get(k) != wanted[k]]
-    saved_t, wanted_t = config.training.to_dict(), training.to_dict()
-    found += [f"{k} {saved_t[k]!r} vs {wanted_t[k]!r}" for k in wanted_t
-              if k not in ("epochs", *derived) and saved_t[k] != wanted_t[k]]
-    if wanted_t["epochs"] < saved_t["epochs"]:
-        found.append(f"epochs {saved_t['epochs']} vs {wanted_t['epochs']} (a sweep only trains longer)")
-    requested = str(Path(dataset).resolve()) if Path(dataset).suffix == ".npz" or Path(dataset).is_dir() else dataset
-    if config.data.dataset != requested:
-        found.append(f"dataset {config.data.dataset!r} vs {requested!r}")
-    return found
-
-
-def _check_existing(item: Planned, spec, training, args: argparse.Namespace, derived: tuple[str, ...]) -> None:
-    """Set ``item.action``: a finished run is skipped, a partial one resumed; a run of other settings is refused."""
-    from bayesvae.inference.train import TrainState
-    from bayesvae.run import is_run_dir, load_run
-
-    if is_run_dir(item.path):
-        run = load_run(item.path, trust_code=args.trust_code, device="cpu")
-        differences = _differences(run.config, spec, training, args.dataset or "digits", derived)
-        if differences:
-            raise BadInput(f"{item.path} holds a run with other settings ({'; '.join(differences[:3])}): "
-                           f"use another --out for this sweep")
-        state = run.state or TrainState()
-        item.done_epochs = state.epoch
-        item.action = "skip" if state.epoch >= training.epochs and state.step == 0 else "resume"
-    elif item.path.is_dir() and any(item.path.iterdir()):
-        raise BadInput(f"{item.path} already holds files that are not a bayesvae run")
-
-
-def plan(args: argparse.Namespace) -> list[Planned]:
-    """What each run of the sweep needs, checked before anything trains."""
-    from bayesvae.inference.options import TrainOptions
-    from bayesvae.models.build import ModelSpec
-    from bayesvae.settings import builtin_binarize
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out} exists and is not a folder")
-    options = given_options(args)
-    model_options = {k: v for k, v in options.items() if k in ModelSpec.__dataclass_fields__}
-    train_options = {k: v for k, v in options.items() if k in TrainOptions.__dataclass_fields__}
-    planned = []
-    for guide, prior, elbo, beta in itertools.product(args.guide or ("normal",), args.prior or ("normal",),
-                                                      args.elbo or ("analytic",), args.beta):
-        spec = ModelSpec(model=args.model or "builtin", guide=guide, **{**model_options, "prior": prior})
-        binarize = train_options.get("binarize") or builtin_binarize(spec)
-        derived = (("binarize",) if binarize is None else ()) + (("latent_dim",) if not spec.builtin_model else ())
-        training = TrainOptions(**{**train_options, "elbo": elbo, "beta": beta, "binarize": binarize or "none"})
-        name = run_name(guide, beta, prior, elbo)
-        item = Planned(name, out / name, guide, prior, elbo, beta)
-        _check_existing(item, spec, training, args, derived)
-        planned.append(item)
-    if len({item.name for item in planned}) < len(planned):
-        raise BadInput("two runs of this sweep would share a folder name: list each value once")
-    return planned
+    axes = _axes(args)
+    return plan_sweep(args.out, axes["beta"], axes["guide"], axes["prior"], axes["elbo"], args.model,
+                      args.dataset or "digits", args.trust_code, **_options(args))
 
 
 def _without_epoch_rows(line: str) -> None:
@@ -147,48 +66,26 @@ def _without_epoch_rows(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bayesvae.api import fit, resume
+    from bayesvae.analysis.render import text_table
     from bayesvae.inference.train import Interrupted
+    from bayesvae.sweep_api import sweep
 
-    planned = plan(args)
-    epochs = given_options(args).get("epochs")
-    log = print if args.verbose else _without_epoch_rows
-    for number, item in enumerate(planned, 1):
-        head = f"[{number}/{len(planned)}] {item.path}:"
-        try:
-            if item.action == "skip":
-                print(f"{head} done ({item.done_epochs} epochs), skipped")
-                continue
-            if item.action == "resume":
-                print(f"{head} resuming after epoch {item.done_epochs}")
-                resume(item.path, epochs=epochs, trust_code=args.trust_code, device=args.device, log=log)
-            else:
-                print(f"{head} training (guide {item.guide}, prior {item.prior}, --elbo {item.elbo}, β = {item.beta:g})")
-                fit(args.model, item.guide, args.dataset or "digits", item.path, data_dir=args.data_dir,
-                    download=not args.no_download, device=args.device, log=log,
-                    **{**given_options(args), "prior": item.prior, "elbo": item.elbo, "beta": item.beta})
-        except Interrupted as stop:
-            sys.stderr.write(f"bayesvae: interrupted in {item.path} after epoch {stop.state.epoch}; saved. "
-                             f"Run the same command again to continue the sweep\n")
-            return 128 + stop.signal  # 130 for Ctrl-C, 143 for SIGTERM (saved the same way)
-    print(summary(planned))
+    try:
+        table = sweep(args.out, **_axes(args), model=args.model, data=args.dataset or "digits", data_dir=args.data_dir,
+                      download=not args.no_download, device=args.device, trust_code=args.trust_code,
+                      log=print if args.verbose else _without_epoch_rows, report=print, **_options(args))
+    except Interrupted as stop:
+        where = getattr(stop, "run_dir", None) or args.out
+        sys.stderr.write(f"bayesvae: interrupted in {where} after epoch {stop.state.epoch}; saved. "
+                         f"Run the same command again to continue the sweep\n")
+        return 128 + stop.signal  # 130 for Ctrl-C, 143 for SIGTERM (saved the same way)
+    print(text_table(table.reset_index().to_dict("records"), SUMMARY_COLUMNS))
     print(f"compare them: bayesvae compare {args.out}")
     return 0
 
 
-def summary(planned: list[Planned]) -> str:
-    """One line per run: its final test ELBO and the two terms (nats per image, β = 1 on the test set)."""
-    from bayesvae.inference.checkpoint import load_checkpoint
-    from bayesvae.run import CHECKPOINT
-
-    width = max(len(item.name) for item in planned)
-    rows = [f"{'run':<{width}} {'test ELBO':>10} {'E_q log p(x|z)':>15} {'KL(q||p)':>9}"]
-    for item in planned:
-        _, tree = load_checkpoint(item.path / CHECKPOINT)
-        last = tree["history"][-1]
-        rows.append(f"{item.name:<{width}} {last['test_elbo']:>10.2f} {last['test_log_likelihood']:>15.2f} "
-                    f"{last['test_kl']:>9.2f}")
-    return "\n".join(rows)
+SUMMARY_COLUMNS = (("name", "run", "{}"), ("elbo", "test ELBO", "{:.2f}"),
+                   ("log_likelihood", "E_q log p(x|z)", "{:.2f}"), ("kl", "KL(q||p)", "{:.2f}"))
 
 
 def add_parser(sub) -> None:
