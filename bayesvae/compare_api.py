@@ -30,7 +30,9 @@ from bayesvae.analysis.compare_report import report_text, write_report
 from bayesvae.analysis.findings.wiring import attach_compare_findings, label_compare_row
 from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
 from bayesvae.analysis.latent_stats import active_units, posterior_moments
+from bayesvae.analysis.discrete_compare import discrete_columns, discrete_rate_distortion, z_pair_of
 from bayesvae.analysis.probes import class_grouping
+from bayesvae.inference.enumerated_terms import discrete_site_of
 from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE, rate_distortion
 from bayesvae.inference.evidence import check_k, estimate_log_evidence
 from bayesvae.inference.files import atomic_dir
@@ -98,14 +100,17 @@ def _evidence_columns(pair, x: torch.Tensor, k: int, progress: bool | None) -> d
             "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"]}
 
 
-def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_images: int | None) -> dict | None:
-    """Probes fitted on the training split's means and scored on the test split's (None without labels)."""
+def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_images: int | None,
+                    pair=None) -> dict | None:
+    """Probes fitted on the training split's means and scored on the test split's (None without labels);
+    ``pair``: the pair whose q(z|x) gives the means (default: the run's)."""
+    pair = pair or run.pair
     train_x, train_labels = run.images("train", max_images)
     test_x, test_labels = run.images("test", max_images) if split != "test" else (None, labels)
     if train_labels is None or test_labels is None:
         return None
-    test_means = means if split == "test" else posterior_moments(run.pair, test_x).means
-    return class_grouping(posterior_moments(run.pair, train_x).means, train_labels, test_means, test_labels)
+    test_means = means if split == "test" else posterior_moments(pair, test_x).means
+    return class_grouping(posterior_moments(pair, train_x).means, train_labels, test_means, test_labels)
 
 
 @torch.no_grad()
@@ -114,10 +119,13 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
     """The table row of one run (plain numbers, None where not defined) and what its pictures need."""
     config = run.config
     x, labels = run.images(split, max_images)
-    point = rate_distortion(run.pair, x, num_samples)
-    means = posterior_moments(run.pair, x).means
+    site = discrete_site_of(run.pair, x)   # a class summed exactly: its own rate, distortion and log p(x)
+    z_pair = run.pair if site is None else z_pair_of(run.pair, site, x)
+    point = rate_distortion(run.pair, x, num_samples) if site is None else \
+        discrete_rate_distortion(run.pair, x, site, num_samples)
+    means = posterior_moments(z_pair, x).means
     count, activity = active_units(means)
-    grouping = _class_grouping(run, split, means, labels, max_images)
+    grouping = _class_grouping(run, split, means, labels, max_images, z_pair)
     row = {
         "name": name, "path": str(run.path) if run.path else None, "guide": config.model.guide,
         "prior": config.model.prior, "likelihood": config.model.likelihood, "objective": config.training.elbo
@@ -133,7 +141,11 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
            for key in ("knn_accuracy", "logistic_accuracy", "silhouette", "chance")},
     }
     notes = []
-    if point.rate is None:
+    if site is not None:
+        columns, note = discrete_columns(run.pair, x, labels, site, k)
+        row.update(columns)
+        notes.append(f"{name}: {note}")
+    elif point.rate is None:
         notes.append(f"{name}: {POINT_MASS_RATE_NOTE}; no ELBO, log p(x), I_q or marginal KL either")
     else:
         row.update(_evidence_columns(run.pair, x, k, progress))
