@@ -128,16 +128,19 @@ def table_rows(results: dict) -> list[dict]:
     """The printed rows: evidence and enumerated anatomy, the class posterior, then z given c*."""
     ev, an, k, site = results["evidence"], results["enumerated_anatomy"], results["k"], results["discrete_site"]
     c = site
-    proposal = f"q(z|x,{c})" if "guide" in results["classes"] else "q(z|x)"
+    guide_side = "guide" in results["classes"]
+    proposal = f"q(z|x,{c})" if guide_side else "q(z|x)"
+    elbo = f"Σ_{c} q({c}|x)[E log w_{c} − log q({c}|x)]" if guide_side else f"E_q(z|x)[log Σ_{c} w_{c}]"
+    gap = f"KL(q({c},z|x) ‖ p({c},z|x))" if guide_side else "KL(q(z|x) ‖ p(z|x))"
     rows = [
         _row(f"evidence log p(x) (IS over z, {c} summed, K={k})", ev["log_px"], ev["log_px_se"],
              f"Σ_{c} of importance-sampled p(x,{c}), proposal {proposal}, {k} draws/class/image; se: delta method"),
-        _row(f"enumerated ELBO, Σ_{c} q({c}|x)[E log w_{c} − log q({c}|x)]", ev["elbo"], ev["elbo_se"],
+        _row(f"enumerated ELBO, {elbo}", ev["elbo"], ev["elbo_se"],
              f"{c} summed exactly, z from the same draws"),
-        _row(f"gap log p(x) − ELBO = KL(q({c},z|x) ‖ p({c},z|x))", ev["gap"], ev["gap_se"],
+        _row(f"gap log p(x) − ELBO = {gap}", ev["gap"], ev["gap_se"],
              "distance of the guide to the true posterior"),
     ]
-    if "guide" in results["classes"]:
+    if guide_side:
         rows += [
             _row(f"likelihood term Σ_{c} q({c}|x) E[log p(x|z,{c})]", an["log_likelihood"]["value"], None,
                  f"Monte Carlo, {an['num_samples']} z-draws per class/image"),
@@ -171,7 +174,7 @@ def table_rows(results: dict) -> list[dict]:
         return rows + [_row("latent dimensions, ELBO surgery, z-terms", None, None, f"not defined: {reason}")]
     rows.append(_row(f"— rows below: z given c* = argmax q({c}|x); read q(z|x) as q(z|x,c*), p(z) as p(z|c*)",
                      None, None, "what a diagnostic for one continuous latent can measure"))
-    return rows + _anatomy_rows(results["anatomy"]) + _latent_rows(results["latent"]) + \
+    return rows + _anatomy_rows(results["anatomy"]) + _latent_rows(results["latent"], "compare with the std of p(z|c*)") + \
         _surgery_rows(results["surgery"])
 
 

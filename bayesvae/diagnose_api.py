@@ -148,8 +148,10 @@ def posterior_skip_reason(results: dict) -> str | None:
     site = results.get("discrete_site")
     if site is None:
         return None
+    instead = ("part 1 shows z given the most probable class instead" if results.get("given_class")
+               else "the class is summed in the model, so part 1 has no z-only diagnostics either")
     return (f"NUTS samples continuous latents only and part 2 compares it with q(z|x); this pair's discrete site "
-            f"{site!r} is summed out exactly (part 1 shows z given the most probable class instead)")
+            f"{site!r} is summed out exactly ({instead})")
 
 
 def guide_name(spec) -> str:
