@@ -74,3 +74,12 @@ def test_mixture_run_trains_diagnoses_and_shows_its_enumerated_site(guide, cli, 
     assert "part 2 skipped" in result.out and "Traceback" not in result.err
     result = cli("show", run)
     assert result.code == 0 and "enumerated discrete site 'c'" in result.out
+
+
+def test_show_against_goes_plain_vae_to_mixture_to_m2(cli):
+    result = cli("show", "--against", "model=mixture")
+    assert result.code == 0, result
+    assert "+class MixtureModel" in result.out and "-class Model" in result.out
+    result = cli("show", "--model", "mixture", "--against", "model=m2")
+    assert result.code == 0, result
+    assert "enumerated discrete site 'c'" in result.out and "+class M2Model" in result.out

@@ -125,7 +125,7 @@ def scripts_from_here(overrides: dict) -> dict:
 def _label(spec, other) -> str:
     """The settings where ``spec`` differs from ``other`` (``guide=delta``), or ``same definition``."""
     a, b = spec.to_dict(), other.to_dict()
-    return ", ".join(f"{k}={a[k]}" for k in a if a[k] != b[k]) or "same definition"
+    return ", ".join(f"{k}={a[k]}" for k in a if a[k] != b.get(k)) or "same definition"
 
 
 def render(pair, image_shape, out: Path) -> list[Path]:
