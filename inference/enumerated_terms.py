@@ -33,8 +33,10 @@ from .terms import in_particle_plate
 
 
 def discrete_site_of(pair: Pair, x: torch.Tensor) -> str | None:
-    """The pair's enumerated discrete site on the batch ``x`` (None without one); BadInput if not enumerable."""
-    guide_trace, model_trace = trace_pair(pair, x[:2])
+    """The pair's enumerated discrete site on the batch ``x`` (None without one); BadInput if not enumerable.
+    A probe: it draws from a forked RNG, so training and resumed training draw the same numbers."""
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        guide_trace, model_trace = trace_pair(pair, x[:2])
     return check_discrete_sites(guide_trace, model_trace)
 
 
