@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from bayesvae.inference.enumerated_terms import discrete_site_of
 from bayesvae.inference.terms import trace_terms
 from bayesvae.models.errors import BadInput
 from bayesvae.models.families import unregistered_note
@@ -58,6 +59,10 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
     from ``seed`` (:mod:`.quantities`), so compare and the sweep summary print the same values."""
     if x.shape[0] < 2:
         raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
+    site = discrete_site_of(pair, x)
+    if site is not None:  # these estimators would miss log p(c) − log q(c|x): never a silent wrong number
+        raise BadInput(f"the pair has a discrete site {site!r}: measure it with "
+                       f"bayesvae.analysis.discrete_report.measure_any (the class summed exactly)")
     with torch.no_grad():
         first = trace_terms(pair, x[:1], 1)
     prior = first.p_z
@@ -196,7 +201,7 @@ def format_table(results: dict, per_dimension: bool = True) -> str:
     columns = (("quantity", "quantity (Bayes role)", "{}"), ("value", "nats/image", "{}"), ("se", "± s.e.", "{}"),
                ("how", "how", "{}"))
     lines = [text_table(cells, columns, left=("how",))]
-    if per_dimension:
+    if per_dimension and "skipped" not in results["latent"]:
         lines += ["", per_dimension_table(results["latent"])]
     lines += ["", results["answer"]]
     return "\n".join(lines)
@@ -217,6 +222,8 @@ def per_dimension_table(latent: dict) -> str:
 def write_plots(part: Part1, out_dir: Path) -> list[Path]:
     """The four PNGs of :mod:`.plots_anatomy` in ``out_dir`` (posterior stds skipped for a point-mass guide)."""
     latent = part.results["latent"]
+    if "skipped" in latent:  # a discrete pair without q(c|x): no z diagnostics to draw
+        return []
     order = latent["dims_by_activity"]
     written = [
         plots_anatomy.plot_kl_per_dimension(latent, out_dir / PLOTS[0]),

@@ -144,7 +144,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     else:
         pair = build_run_pair(spec, dataset.image_shape, seed, None, device)
     spec, training = resolve(spec, training, pair, dataset.train_x)
-    for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training):
+    for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training, dataset.train_y):
         log(note)
 
     if out is NEW_RUN_DIR:
@@ -210,7 +210,7 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
             log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
         return run
     check_resume_step(run.state, run.data.train_x.shape[0], run.config.training.batch_size, path)
-    check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training)
+    check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training, run.data.train_y)
     if changed:
         write_config(run.path, run.config)
     if run.state is not None:
@@ -227,7 +227,7 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
     live = LiveWarnings(tqdm.write if log is print else log, state.history, config)  # + a line on explosion
     try:
         run.state = train(run.pair, run.data.train_x, run.data.test_x, run.config.training, state, save,
-                          log=live, progress=progress)
+                          log=live, progress=progress, train_labels=run.data.train_y)
     except Interrupted as stop:
         run.state = stop.state
         stop.run_dir = run.path  # where to resume from (the command line names a new run only inside fit)

@@ -29,10 +29,12 @@ from bayesvae.analysis import quantities
 from bayesvae.analysis.compare_report import report_text, write_report
 from bayesvae.analysis.findings.wiring import attach_compare_findings, label_compare_row
 from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
+from bayesvae.analysis.discrete_compare import discrete_columns, discrete_rate_distortion, z_pair_of
 from bayesvae.analysis.latent_stats import posterior_moments
 from bayesvae.analysis.probes import class_grouping
 from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE
 from bayesvae.analysis.render import json_safe
+from bayesvae.inference.enumerated_terms import discrete_site_of
 from bayesvae.inference.files import atomic_dir
 from bayesvae.models.errors import BadInput
 
@@ -95,14 +97,17 @@ def _evidence_columns(pair, x: torch.Tensor, k: int, seed: int, progress: bool |
             "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"]}
 
 
-def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_images: int | None) -> dict | None:
-    """Probes fitted on the training split's means and scored on the test split's (None without labels)."""
+def _class_grouping(run: Run, split: str, means: torch.Tensor, labels, max_images: int | None,
+                    pair=None) -> dict | None:
+    """Probes fitted on the training split's means and scored on the test split's (None without labels);
+    ``pair``: the pair whose q(z|x) gives the means (default: the run's)."""
+    pair = pair or run.pair
     train_x, train_labels = run.images("train", max_images)
     test_x, test_labels = run.images("test", max_images) if split != "test" else (None, labels)
     if train_labels is None or test_labels is None:
         return None
-    test_means = means if split == "test" else posterior_moments(run.pair, test_x).means
-    return class_grouping(posterior_moments(run.pair, train_x).means, train_labels, test_means, test_labels)
+    test_means = means if split == "test" else posterior_moments(pair, test_x).means
+    return class_grouping(posterior_moments(pair, train_x).means, train_labels, test_means, test_labels)
 
 
 @torch.no_grad()
@@ -112,12 +117,14 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
     quantities diagnose also prints come from the same functions and seed (analysis.quantities)."""
     config = run.config
     x, labels = run.images(split, max_images)
-    terms = quantities.anatomy(run.pair, x, seed, num_samples)
-    point = quantities.rate_point(terms)
-    moments = quantities.moments(run.pair, x, seed)
-    means, latent = moments.means, quantities.latent(run.pair, x, seed, moments)
+    site = discrete_site_of(run.pair, x)   # a class summed exactly: its own rate, distortion and log p(x)
+    z_pair = run.pair if site is None else z_pair_of(run.pair, site, x)   # z given the most probable class
+    terms = quantities.anatomy(run.pair, x, seed, num_samples) if site is None else None
+    point = quantities.rate_point(terms) if site is None else discrete_rate_distortion(run.pair, x, site, num_samples)
+    moments = quantities.moments(z_pair, x, seed)
+    means, latent = moments.means, quantities.latent(z_pair, x, seed, moments)
     count, activity = latent["active_units"], torch.tensor([r["activity"] for r in latent["per_dimension"]])
-    grouping = _class_grouping(run, split, means, labels, max_images)
+    grouping = _class_grouping(run, split, means, labels, max_images, z_pair)
     row = {
         "name": name, "path": str(run.path) if run.path else None, "guide": config.model.guide,
         "prior": config.model.prior, "likelihood": config.model.likelihood, "objective": config.training.elbo
@@ -125,7 +132,8 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
         "particles": config.training.particles, "beta": config.training.beta, "latent_dim": config.model.latent_dim,
         "epochs": run.state.epoch, "dataset": config.data.dataset, "n_images": int(x.shape[0]),
         **{key: point.to_dict()[key] for key in ("rate", "rate_se", "rate_method", "distortion", "distortion_se")},
-        "elbo": terms["elbo"]["value"],   # the ELBO diagnose prints (= −(D + R) up to rounding)
+        # the ELBO diagnose prints (= −(D + R) up to rounding); a discrete pair's sums the class exactly
+        "elbo": terms["elbo"]["value"] if terms is not None else point.to_dict()["elbo"],
         "log_px": None, "log_px_se": None, "gap": None, "mutual_information": None, "marginal_kl": None,
         "log_n": math.log(x.shape[0]), "active_units": count,
         "mean_spread": quantities.spread_of_means(latent),
@@ -133,7 +141,11 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
            for key in ("knn_accuracy", "logistic_accuracy", "silhouette", "chance")},
     }
     notes = []
-    if point.rate is None:
+    if site is not None:
+        columns, note = discrete_columns(run.pair, x, labels, site, k)
+        row.update(columns)
+        notes.append(f"{name}: {note}")
+    elif point.rate is None:
         notes.append(f"{name}: {POINT_MASS_RATE_NOTE}; no ELBO, log p(x), I_q or marginal KL either")
     else:
         row.update(_evidence_columns(run.pair, x, k, seed, progress))

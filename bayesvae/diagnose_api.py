@@ -117,7 +117,10 @@ def diagnose_run(run: Run, split: str, k: int, max_images: int | None, out: str 
     if posterior is not None:
         check_posterior_options(run, posterior, split)  # refuse bad part-2 options before part 1 writes anything
     results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)   # a DiagnoseResult
-    if posterior is not None:
+    if posterior is not None and posterior_skip_reason(results):
+        results["posterior"] = {"skipped": posterior_skip_reason(results)}
+        log(f"\npart 2 skipped: {results['posterior']['skipped']}")
+    elif posterior is not None:
         results["posterior"] = run_posterior(run, posterior, diagnostics_dir(run, out), log, split=split, k=k,
                                              seed=seed)
         part2_findings(run, results, results["posterior"], out, log)
@@ -141,10 +144,27 @@ def part2_findings(run: Run, results: dict, posterior: dict, out: str | Path | N
         log("\n" + render_findings(new, "findings from part 2"))
 
 
+def posterior_skip_reason(results: dict) -> str | None:
+    """Why part 2 (NUTS on p(z|x), PSIS, amortization gap) cannot run for these part-1 results, or None."""
+    site = results.get("discrete_site")
+    if site is None:
+        return None
+    instead = ("part 1 shows z given the most probable class instead" if results.get("given_class")
+               else "the class is summed in the model, so part 1 has no z-only diagnostics either")
+    return (f"NUTS samples continuous latents only and part 2 compares it with q(z|x); this pair's discrete site "
+            f"{site!r} is summed out exactly ({instead})")
+
+
+def guide_name(spec) -> str:
+    """The guide as the header names it: the --guide option, or M2's own guide."""
+    return "of --model m2 (q(y|x) q(z|x,y))" if spec.model == "m2" else spec.guide
+
+
 def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: str | Path | None, seed: int,
                    progress: bool | None, log: Callable[[str], None]) -> dict:
     """Measure (see :func:`diagnose`), write anatomy.json/anatomy.txt/PNGs, log the table; returns the results."""
-    from bayesvae.analysis.diagnose_report import format_table, measure, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.diagnose_report import format_table, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.discrete_report import measure_any as measure
     from bayesvae.analysis.findings import diagnose_findings, render_findings
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
@@ -153,13 +173,13 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     results = part.results
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,
-                    "guide": run.config.model.guide, "latent_dim": results["latent"]["latent_dim"]})
+                    "guide": guide_name(run.config.model), "latent_dim": results["latent"]["latent_dim"]})
     findings = diagnose_findings(results, None, config_dict(run.config), run.history)
     results["findings"] = [f.to_dict() for f in findings]
     table = (render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
              + "".join(f"\nnote: {note}" for note in results["notes"]))
     header = (f"diagnose {run.path or '(in-memory run)'}: {results['n_images']} {split} images, "
-              f"guide {run.config.model.guide}; all values in {results['units']}")
+              f"guide {results['guide']}; all values in {results['units']}")
     folder = diagnostics_dir(run, out)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,12 +15,16 @@ import torch
 
 from bayesvae.models.pair import Pair
 
+from .enumerated_terms import discrete_elbo_means, discrete_site_of
 from .terms import trace_terms
 
 
 @torch.no_grad()
 def elbo_means(pair: Pair, x: torch.Tensor, chunk: int = 1000) -> dict[str, float]:
     """``{"elbo", "log_likelihood", "kl", "log_prior"}`` averaged over the images ``x`` (one draw each)."""
+    site = discrete_site_of(pair, x)
+    if site is not None:  # the class summed exactly, its KL(q(c|x) ‖ p(c)) a term of its own
+        return discrete_elbo_means(pair, x, site)
     totals = {"elbo": 0.0, "log_likelihood": 0.0, "kl": 0.0, "log_prior": 0.0}
     for xb in x.split(chunk):
         terms = trace_terms(pair, xb, num_samples=1)

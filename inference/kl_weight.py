@@ -59,7 +59,7 @@ def kl_weighted(fn: Callable) -> Callable:
     β is an argument (a 0-dim tensor), not state the program closes over: a compiled objective reads
     its arguments at every step but freezes what it captured, and KL warm-up changes β every epoch.
     """
-    def program(x: torch.Tensor, beta: torch.Tensor):
+    def program(x: torch.Tensor, beta: torch.Tensor, *labels: torch.Tensor):
         with KLWeight(beta):
-            return fn(x)
+            return fn(x, *labels)  # labels: M2's observed y (bayesvae.inference.semi_supervised)
     return program

@@ -38,6 +38,10 @@ class TrainOptions:
     binarize: str = declare("dynamic", "pixels x ~ Bernoulli(grey level): dynamic (new draw each epoch), fixed "
                             "(one draw) or none (default: dynamic when the likelihood is over {0, 1} "
                             "pixels, e.g. Bernoulli, else none)", kind="choice", choices=BINARIZE)
+    labels: int = declare(0, "labelled training images for --model m2, the same number per class, chosen with "
+                          "--seed (0: none)", kind="whole", low=0, metavar="N")
+    alpha: float = declare(10.0, "M2: weight α of log q(y|x) per labelled image (Kingma et al. 2014's J^α)",
+                           kind="number", low=0)
 
     def __post_init__(self):
         check_declared(self)

@@ -17,6 +17,7 @@ from bayesvae.models.pair import Pair
 from .kl_weight import kl_weighted
 from .objectives import COMPILABLE, CompiledObjective, make_elbo
 from .options import TrainOptions
+from .semi_supervised import SemiSupervisedObjective, classifier, make_enumerated_elbo
 
 
 def compilable(pair: Pair, elbo: str) -> bool:
@@ -36,12 +37,16 @@ class TrainingStep:
     """
 
     def __init__(self, pair: Pair, options: TrainOptions, optimizer: pyro.optim.PyroOptim,
-                 device: torch.device | str = "cpu", compiled: bool | None = None):
+                 device: torch.device | str = "cpu", compiled: bool | None = None, discrete: bool = False):
         self.pair = pair
-        self.compiled = compilable(pair, options.elbo) if compiled is None else compiled
+        self.compiled = not discrete and (compilable(pair, options.elbo) if compiled is None else compiled)
         self.beta = torch.tensor(1.0, device=device)
         model, guide = kl_weighted(pair.model), kl_weighted(pair.guide)
-        if self.compiled:
+        if discrete:  # a discrete site summed out exactly; with labels, M2's J^α
+            elbo = make_enumerated_elbo(options.elbo, options.particles)
+            loss = SemiSupervisedObjective(elbo, classifier(pair), options.alpha) if options.labels else elbo
+            self.svi = SVI(model, guide, optimizer, loss=loss)
+        elif self.compiled:
             objective = CompiledObjective(options.elbo, options.particles)
             self.svi = SVI(model, guide, optimizer, loss=objective.loss, loss_and_grads=objective.loss_and_grads)
         else:
@@ -58,6 +63,8 @@ class TrainingStep:
         with self.pair.active(), pyro.validation_enabled(False):
             yield
 
-    def __call__(self, x: torch.Tensor) -> float:
-        """−objective summed over the batch ``x`` (nats), after one optimizer step."""
-        return self.svi.step(x, self.beta)
+    def __call__(self, x: torch.Tensor, *labelled: torch.Tensor) -> float:
+        """−objective summed over the batch ``x`` (nats), after one optimizer step; ``labelled``: a batch of
+        labelled images and their labels when training with labels (M2)."""
+        return self.svi.step(x, self.beta, *labelled)
+

@@ -26,17 +26,20 @@ import pyro.optim
 
 from bayesvae.models.errors import BadInput
 from bayesvae.models.families import family_name
+from bayesvae.models.discrete_sites import check_discrete_sites
 from bayesvae.models.pair import Pair
 from bayesvae.models.protocol import check_pair
 from bayesvae.models.sites import OBSERVED
 
 from .batches import TrainingImages, binarize, evaluation_images, shuffled_batches
+from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
 from .kl_weight import beta_at
 from .objectives import analytic_kl_note
 from .optimizer import CheckedAdam, NonFiniteGradient
 from .options import TrainOptions
 from .pause_points import pause_point
+from .semi_supervised import check_labels_setup, choose_labelled, enumerated_note, labelled_batches
 from .step import TrainingStep
 
 
@@ -75,7 +78,8 @@ class Diverged(BadInput):
     """The loss or a gradient became NaN or infinite; the last good checkpoint was left as it was."""
 
 
-def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions) -> list[str]:
+def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
+                         train_labels: torch.Tensor | None = None) -> list[str]:
     """All checks that need data, before anything is written; returns notes to print.
 
     The pair follows the protocol on a small batch (this also creates its parameters), the batch size
@@ -94,7 +98,9 @@ def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor
                     f"the {family_name(likelihood)} likelihood does not support the {split} images "
                     f"({int(torch.unique(images).numel())} distinct pixel values): use --binarize dynamic "
                     f"or a likelihood for grey levels (--likelihood continuous-bernoulli / gaussian)")
-    note = analytic_kl_note(options.elbo, guide_trace, model_trace)
+    site = check_discrete_sites(guide_trace, model_trace)
+    check_labels_setup(pair, site, train_labels, options)
+    note = enumerated_note(options.elbo, site) if site else analytic_kl_note(options.elbo, guide_trace, model_trace)
     return [note] if note else []
 
 
@@ -115,7 +121,8 @@ def _install_sigint_flag() -> tuple[threading.Event, Callable[[], None]]:
 
 def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
           state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
-          log: Callable[[str], None] | None = None, progress: bool | None = None) -> TrainState:
+          log: Callable[[str], None] | None = None, progress: bool | None = None,
+          train_labels: torch.Tensor | None = None) -> TrainState:
     """Fit ``pair`` by SVI from ``state`` (fresh when None) up to ``options.epochs``; returns the final state.
 
     ``train_x``/``test_x`` are image tensors in [0, 1] on the training device; ``save`` is called after
@@ -138,7 +145,12 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
     optimizer = CheckedAdam(options.lr)
     if state.optimizer:
         optimizer.set_state(state.optimizer)
-    training_step = TrainingStep(pair, options, optimizer, device=train_x.device)
+    with pyro.validation_enabled(False):
+        discrete = discrete_site_of(pair, train_x[:2]) is not None
+    training_step = TrainingStep(pair, options, optimizer, device=train_x.device, discrete=discrete)
+    # M2: the labels of the chosen labelled images, −1 elsewhere; a labelled batch joins every step
+    labelled = choose_labelled(train_labels, options.labels, options.seed).to(train_x.device) \
+        if options.labels else None
 
     interrupted, restore_sigint = _install_sigint_flag()
     total = options.epochs * steps_per_epoch
@@ -155,11 +167,14 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                 epoch_start_rng = data_rng.get_state()
                 images = training_images.epoch(data_rng)
                 batches = shuffled_batches(n, options.batch_size, data_rng)
+                picks = None if labelled is None else \
+                    labelled_batches(labelled, steps_per_epoch, options.batch_size, data_rng)
                 started = time.perf_counter()
                 with training_step.running():
                     for step in range(state.step, steps_per_epoch):
                         try:
-                            loss = training_step(images[batches[step]])
+                            extra = () if picks is None else (images[picks[step]], labelled[picks[step]])
+                            loss = training_step(images[batches[step]], *extra)
                         except NonFiniteGradient:
                             loss = math.nan
                         except ValueError as error:  # a user distribution built with validate_args=True meeting NaN

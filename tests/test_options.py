@@ -23,7 +23,10 @@ CASES = {
     "elbo": ("iwae", "iwae"), "particles": ("3", 3), "beta": ("0.5", 0.5), "beta0": ("0.25", 0.25),
     "warmup_epochs": ("2", 2), "epochs": ("2", 2), "batch_size": ("64", 64), "lr": ("0.002", 0.002),
     "seed": ("3", 3), "binarize": ("fixed", "fixed"),
+    "clusters": ("3", 3), "labels": ("20", 20), "alpha": ("5", 5.0),
 }
+# options that only a model with a discrete site takes: (command-line flags, fit keywords) to go with them
+EXTRA = {"clusters": (["--model", "mixture"], {"model": "mixture"}), "labels": (["--model", "m2"], {"model": "m2"})}
 
 GAUSSIAN_USER_MODEL = '''
 import torch
@@ -68,9 +71,10 @@ def test_every_declared_option_has_a_case():
 @pytest.mark.parametrize("option", sorted(CASES))
 def test_cli_and_fit_write_the_same_config(option, tmp_path, cli, no_training):
     text, value = CASES[option]
-    result = cli("train", flag(option), text, "--out", tmp_path / "cli", "--device", "cpu")
+    extra_cli, extra_api = EXTRA.get(option, ([], {}))
+    result = cli("train", flag(option), text, *extra_cli, "--out", tmp_path / "cli", "--device", "cpu")
     assert result.code == 0, result
-    bayesvae.fit(out=tmp_path / "api", **{option: value}, **quiet)
+    bayesvae.fit(out=tmp_path / "api", **{option: value}, **extra_api, **quiet)
     from_cli, from_api = config_of(tmp_path / "cli"), config_of(tmp_path / "api")
     assert from_cli == from_api
     section = "model" if option in MODEL_OPTIONS else "training"

@@ -186,8 +186,28 @@ def print_diff(args: argparse.Namespace, spec, pair, image_shape, base_dir, name
             print(line)
 
 
+def discrete_role(pair, image_shape) -> str | None:
+    """The line naming the pair's enumerated discrete site and its Bayes roles (None without one)."""
+    from bayesvae.inference.enumerated_terms import discrete_site_of
+
+    site = discrete_site_of(pair, torch.full((2, *image_shape), 0.5).bernoulli())
+    if site is None:
+        return None
+    from bayesvae.models.protocol import trace_pair
+
+    guide_trace, _ = trace_pair(pair, torch.zeros(2, *image_shape))
+    in_guide = site in guide_trace.nodes
+    return (f"enumerated discrete site {site!r}: prior p({site}) in the model"
+            + (f", approximate posterior q({site}|x) in the guide (z then depends on it: q(z|x,{site}))" if in_guide
+               else " (summed out in the model; the guide has only q(z|x))")
+            + f"; the ELBO and log p(x) sum its values exactly (TraceEnum_ELBO), it is never sampled")
+
+
 def run(args: argparse.Namespace) -> int:
     spec, pair, image_shape, base_dir, name = _definition(args)
+    note = discrete_role(pair, image_shape)
+    if note:
+        print(note + "\n")
     if args.against:
         print_diff(args, spec, pair, image_shape, base_dir, name)
     else:

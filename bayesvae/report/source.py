@@ -88,14 +88,16 @@ def term_lines(run: RunResults) -> dict[str, list[Snippet]]:
     if model is None:
         built = pair.definitions["model"]
         forward = _object_lines(type(built).forward)
-        terms["prior"] = [_sample_lines(forward, False), _object_lines(type(built.prior).forward)]
+        # the discrete models (mixture, M2) write their priors in forward itself: no prior module to list
+        terms["prior"] = [_sample_lines(forward, False)] + \
+            ([_object_lines(type(built.prior).forward)] if hasattr(built, "prior") else [])
         terms["likelihood"] = [_sample_lines(forward, True), _object_lines(type(built.likelihood).forward)]
     else:
         terms["prior"], terms["likelihood"] = [_sample_lines(model, False)], [_sample_lines(model, True)]
     if guide is None:
         built = pair.definitions["guide"]
-        terms["posterior"] = [_sample_lines(_object_lines(type(built).forward), None),
-                              _object_lines(type(built).posterior)]
+        terms["posterior"] = [_sample_lines(_object_lines(type(built).forward), None)] + \
+            ([_object_lines(type(built).posterior)] if hasattr(type(built), "posterior") else [])
     else:
         terms["posterior"] = [_sample_lines(guide, None)]
     return terms

@@ -1,0 +1,84 @@
+"""Does M2 use its unlabelled images? Test accuracy of q(y|x) against the same classifier trained on the labels alone.
+
+    python -m bayesvae.m2_check --labels 100 --epochs 50 [--dataset digits] [--likelihood continuous-bernoulli]
+
+Trains M2 (``bayesvae.fit("m2", labels=N, ...)``, the training of ``bayesvae train --model m2 --labels N``)
+and then M2's own classifier network, from the same initialization, on the N labelled images alone
+(:mod:`bayesvae.inference.supervised_baseline`, three training lengths, the best one reported — generous to
+the baseline, since test labels choose it). Prints one JSON object: both test accuracies, the test error in
+% next to Kingma et al. (2014)'s Table 1, the settings and the seconds each took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pyro
+import torch
+
+from bayesvae.api import fit
+from bayesvae.inference.batches import evaluation_images
+from bayesvae.inference.semi_supervised import choose_labelled
+from bayesvae.inference.supervised_baseline import train_supervised_classifier
+
+KINGMA_2014_M2_ERROR = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}
+"""Kingma et al. (2014), Table 1: M2's test error (%) on MNIST, 50,000 training images, by number of labels."""
+
+
+def accuracy(classifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((classifier(x).probs.argmax(-1) == y).float().mean())
+
+
+def compare(labels: int = 100, epochs: int = 50, dataset: str = "digits", data_dir: str | None = None,
+            likelihood: str = "continuous-bernoulli", latent_dim: int = 16, hidden: int = 256, alpha: float = 10.0,
+            seed: int = 0, baseline_steps=(100, 300, 1000)) -> dict:
+    """Train M2 and the labels-only baseline; return their test accuracies (see the module docstring)."""
+    binarize = "dynamic" if likelihood == "bernoulli" else "none"
+    started = time.perf_counter()
+    run = fit("m2", data=dataset, data_dir=data_dir, labels=labels, epochs=epochs, alpha=alpha, seed=seed,
+              likelihood=likelihood, binarize=binarize, latent_dim=latent_dim, hidden=(hidden,), elbo="mc",
+              device="cpu", progress=False, log=lambda _: None)
+    m2_seconds = time.perf_counter() - started
+    data = run.data
+    test_x = evaluation_images(data.test_x, binarize)
+    with run.pair.active():
+        m2 = accuracy(run.pair.guide.class_posterior, test_x, data.test_y)
+    labelled = choose_labelled(data.train_y, labels, seed)
+    baseline = {}
+    started = time.perf_counter()
+    for steps in baseline_steps:
+        classifier = train_supervised_classifier(run.config.model, data.image_shape, data.train_x, labelled,
+                                                 steps=steps, seed=seed, binarized=binarize != "none")
+        baseline[steps] = accuracy(classifier, test_x, data.test_y)
+    best = max(baseline.values())
+    return {"dataset": dataset, "train_images": data.train_x.shape[0], "test_images": data.test_x.shape[0],
+            "labels": labels, "epochs": epochs, "likelihood": likelihood, "latent_dim": latent_dim, "hidden": hidden,
+            "alpha": alpha, "seed": seed, "m2_accuracy": m2, "m2_error_percent": 100 * (1 - m2),
+            "baseline_accuracy": best, "baseline_by_steps": baseline, "m2_minus_baseline": m2 - best,
+            "kingma_2014_m2_error_percent": KINGMA_2014_M2_ERROR.get(labels),
+            "m2_seconds": m2_seconds, "baseline_seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--likelihood", default="continuous-bernoulli")
+    parser.add_argument("--latent-dim", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--alpha", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    pyro.set_rng_seed(args.seed)
+    print(json.dumps(compare(args.labels, args.epochs, args.dataset, args.data_dir, args.likelihood, args.latent_dim,
+                             args.hidden, args.alpha, args.seed), indent=1))
+
+
+if __name__ == "__main__":
+    main()
