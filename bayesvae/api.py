@@ -204,7 +204,7 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
             write_config(run.path, run.config)
         if pictures_missing(run) or not (run.path / FINDINGS_FILE).is_file():  # killed after its last checkpoint
             save_pictures(run)
-            write_findings(run.path, train_findings(run.history, config_dict(run.config)))
+            write_findings(run.path, train_findings(run.history_rows, config_dict(run.config)))
             log(f"{path}: all {run.config.training.epochs} epochs were done; drew the missing pictures and findings")
         else:
             log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
@@ -237,7 +237,7 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
         epochs = run.config.training.epochs
         done = f"epochs {first_epoch}–{epochs}" if first_epoch > 1 else f"{epochs} epochs"
         log(f"trained {done} in {time.perf_counter() - started:.1f} s; run in {run.path}")
-    findings = train_findings(run.history, config)
+    findings = train_findings(run.history_rows, config)
     if run.path is not None:
         write_findings(run.path, findings)
     log(render_findings(findings, "findings from the training curves"))

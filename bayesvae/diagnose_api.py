@@ -134,7 +134,7 @@ def part2_findings(run: Run, results: dict, posterior: dict, out: str | Path | N
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     shown = {f["id"] for f in results.get("findings", [])}
-    findings = diagnose_findings(results, posterior, config_dict(run.config), run.history)
+    findings = diagnose_findings(results, posterior, config_dict(run.config), run.history_rows)
     results["findings"] = [f.to_dict() for f in findings]
     folder = diagnostics_dir(run, out)
     if folder is not None:
@@ -174,7 +174,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,
                     "guide": guide_name(run.config.model), "latent_dim": results["latent"]["latent_dim"]})
-    findings = diagnose_findings(results, None, config_dict(run.config), run.history)
+    findings = diagnose_findings(results, None, config_dict(run.config), run.history_rows)
     results["findings"] = [f.to_dict() for f in findings]
     table = (render_findings(findings) + "\n\n" + format_table(results)  # findings before the tables
              + "".join(f"\nnote: {note}" for note in results["notes"]))

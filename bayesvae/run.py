@@ -79,7 +79,8 @@ class Run(NotebookViews):
         return self.pair.guide
 
     @property
-    def history(self) -> list[dict]:
+    def history_rows(self) -> list[dict]:
+        """One dict per finished epoch (the checkpoint's history; ``run.history`` is the same as a DataFrame)."""
         return list(self.state.history) if self.state else []
 
     @property

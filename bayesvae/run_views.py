@@ -7,7 +7,7 @@
     run.reconstruct(x)             # E[x|z], z ~ q(z|x)
     run.interpolate(x[0], x[1])    # E[x|z] along the line between the two posterior means
     run.log_evidence(x, k=1000)    # importance-sampled log p(x) per image, nats (with ELBO and s.e.)
-    run.metrics                    # the training history as a pandas DataFrame, one row per epoch
+    run.history                    # the training history as a pandas DataFrame, one row per epoch
 
 Every method reads the pair through Pyro traces (the guide's site ``z``, the model's site ``x``), so user
 guides and models work as the built-in ones do. Images may be one image ``(C, H, W)`` or a batch.
@@ -82,7 +82,7 @@ class NotebookViews:
         return estimate_log_evidence(self.pair, self._batch(x), k=k)
 
     @property
-    def metrics(self):
+    def history(self):
         """The training history as a pandas DataFrame indexed by epoch (the columns of metrics.csv)."""
         import pandas as pd
 

@@ -84,5 +84,5 @@ def test_real_mnist_loader_and_one_epoch(mnist_dir, tmp_path):
     assert float(data.train_x.min()) == 0.0 and float(data.train_x.max()) == 1.0
     run = bayesvae.fit(data="mnist", data_dir=str(mnist_dir), out=tmp_path / "mnist", epochs=1, latent_dim=8,
                        device="cpu", progress=False, log=lambda _: None)
-    row = run.history[0]
+    row = run.history_rows[0]
     assert -300 < row["test_elbo"] < -80, row  # a binarized-MNIST VAE after one epoch: ~ −150 nats

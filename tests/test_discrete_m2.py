@@ -99,6 +99,6 @@ def test_m2_trains_with_labels_through_the_ordinary_loop(tmp_path):
 
     run = bayesvae.fit("m2", data="digits", out=tmp_path / "m2", labels=20, epochs=2, hidden=(32,), latent_dim=4,
                        device="cpu", progress=False, log=lambda _: None)
-    rows = run.history
+    rows = run.history_rows
     assert len(rows) == 2 and all(torch.isfinite(torch.tensor(r["test_elbo"])) for r in rows)
     assert rows[-1]["test_elbo"] <= 0 and rows[-1]["test_kl"] >= 0

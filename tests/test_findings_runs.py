@@ -43,7 +43,7 @@ def broken_runs():
             khat = psis_khat(run.pair, x, num_samples=K)
             results["evidence"].update({"khat": khat.tolist(), "khat_max": float(khat.max()),
                                         "n_khat_above_0_7": int((khat > 0.7).sum())})
-        out[name] = (_config(run), run.history, results)
+        out[name] = (_config(run), run.history_rows, results)
         RUNS[name] = run
     return out
 

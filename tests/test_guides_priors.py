@@ -249,7 +249,7 @@ def test_new_definitions_train_save_and_reload(guide, prior, tmp_path):
 
     run = bayesvae.fit(guide=guide, prior=prior, out=tmp_path / "run", epochs=2, latent_dim=2, hidden=(16,),
                        device="cpu", progress=False, log=lambda _: None)
-    assert all(math.isfinite(row["test_elbo"]) for row in run.history)
+    assert all(math.isfinite(row["test_elbo"]) for row in run.history_rows)
     loaded = bayesvae.load_run(tmp_path / "run", device="cpu")
     a, b = run.pair.unconstrained_parameters(), loaded.pair.unconstrained_parameters()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -56,10 +56,10 @@ def test_log_evidence_bounds_the_elbo(small_run):
 
 
 def test_metrics_is_the_history_as_a_dataframe(small_run):
-    frame = small_run.metrics
+    frame = small_run.history
     assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2, 3]
     assert list(frame.columns) == list(METRIC_COLUMNS[1:])
-    assert frame.loc[3, "test_elbo"] == small_run.history[-1]["test_elbo"]
+    assert frame.loc[3, "test_elbo"] == small_run.history_rows[-1]["test_elbo"]
 
 
 def test_repr_fits_on_one_line(small_run, trained_run):

@@ -86,7 +86,7 @@ def test_longer_sweep_trains_existing_runs_further(tmp_path, cli):
     assert cli("sweep", "--beta", "1", *tiny, "--out", out).code == 0
     result = cli("sweep", "--beta", "1", *small, "--epochs", "3", "--out", out)
     assert result.code == 0 and "resuming after epoch 2" in result.out
-    assert len(bayesvae.load_run(out / "normal-beta1", device="cpu").history) == 3
+    assert len(bayesvae.load_run(out / "normal-beta1", device="cpu").history_rows) == 3
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ quiet = dict(device="cpu", progress=False, log=lambda _: None)
 
 
 def test_training_raises_test_elbo(trained_run):
-    history = trained_run.history
+    history = trained_run.history_rows
     assert len(history) == 60
     first, last = history[0]["test_elbo"], history[-1]["test_elbo"]
     assert last > first + 1.0, (first, last)
@@ -37,7 +37,7 @@ def test_autoencoder_reconstructs_better_and_has_no_entropy():
 
 def test_beta_moves_the_kl():
     common = dict(latent_dim=4, hidden=(128,), epochs=30, seed=3, **quiet)
-    kl = {beta: bayesvae.fit(beta=beta, **common).history[-1]["test_kl"] for beta in (0.0, 4.0)}
+    kl = {beta: bayesvae.fit(beta=beta, **common).history_rows[-1]["test_kl"] for beta in (0.0, 4.0)}
     # β = 0 leaves the KL unpenalized: q(z|x) wanders far from the prior; β = 4 pulls it in
     assert kl[0.0] > 3 * kl[4.0] + 1.0, kl
 
@@ -49,11 +49,11 @@ def test_warmup_schedule_is_linear():
 
 def test_warmup_is_applied_and_recorded():
     run = bayesvae.fit(latent_dim=2, hidden=(32,), epochs=3, beta=1.0, beta0=0.0, warmup_epochs=2, **quiet)
-    assert [row["beta"] for row in run.history] == [0.0, 0.5, 1.0]
+    assert [row["beta"] for row in run.history_rows] == [0.0, 0.5, 1.0]
 
 
 @pytest.mark.parametrize("elbo", ["mc", "analytic", "iwae"])
 def test_every_objective_trains(elbo):
     run = bayesvae.fit(latent_dim=2, hidden=(32,), epochs=3, elbo=elbo, **quiet)
-    assert all(math.isfinite(r["train_loss"]) for r in run.history)
+    assert all(math.isfinite(r["train_loss"]) for r in run.history_rows)
     assert run.config.training.particles == (5 if elbo == "iwae" else 1)

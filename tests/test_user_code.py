@@ -33,7 +33,7 @@ def test_template_trains_to_the_builtin_parameters():
     assert set(b) == set(TEMPLATE_TO_BUILTIN) and set(a) == set(TEMPLATE_TO_BUILTIN.values())
     for name, twin in TEMPLATE_TO_BUILTIN.items():
         assert torch.equal(b[name], a[twin]), name
-    assert [r["test_elbo"] for r in builtin.history] == [r["test_elbo"] for r in template.history]
+    assert [r["test_elbo"] for r in builtin.history_rows] == [r["test_elbo"] for r in template.history_rows]
 
 
 def test_user_guide_with_builtin_model_and_student_t_pair_train():
@@ -45,7 +45,7 @@ def test_user_guide_with_builtin_model_and_student_t_pair_train():
                            guide=f"{EXAMPLES / 'student_t_vae.py'}:guide", epochs=2,
                            **{**quiet, "log": notes.append})
     assert any("no closed form" in note for note in notes)  # analytic ELBO says it falls back to MC
-    assert student.history[-1]["test_kl"] > 0
+    assert student.history_rows[-1]["test_kl"] > 0
 
 
 def test_run_keeps_a_copy_of_the_script_and_its_hash(tmp_path):
@@ -59,14 +59,14 @@ def test_run_keeps_a_copy_of_the_script_and_its_hash(tmp_path):
     assert config["model"]["model"] == "code/my_vae.py:model" and config["model"]["guide"] == "code/my_vae.py:guide"
     script.write_text("raise SystemExit('the original changed')\n")  # editing the original changes nothing
     run = bayesvae.load_run(tmp_path / "run", trust_code=True, device="cpu")
-    assert len(run.history) == 1
+    assert len(run.history_rows) == 1
 
 
 def test_user_code_loads_only_when_trusted(tmp_path, cli):
     bayesvae.fit(guide=f"{EXAMPLES / 'conv_guide.py'}:guide", out=tmp_path / "run", epochs=1, **quiet)
     with pytest.raises(bayesvae.BadInput, match="trust"):
         bayesvae.load_run(tmp_path / "run")
-    assert bayesvae.load_run(tmp_path / "run", trust_code=True, device="cpu").history
+    assert bayesvae.load_run(tmp_path / "run", trust_code=True, device="cpu").history_rows
     for command in (["train", "--resume"], ["show"]):
         refused = cli(*command, tmp_path / "run")
         assert refused.code == 2 and "--trust-code" in refused.err
@@ -103,10 +103,10 @@ def test_functions_from_a_file_and_from_memory(tmp_path):
     namespace = {}
     exec(textwrap.dedent(f"exec(open({str(EXAMPLES / 'conv_guide.py')!r}).read())"), namespace)
     in_memory = bayesvae.fit(guide=namespace["guide"], epochs=1, **quiet)
-    assert in_memory.path is None and in_memory.history
+    assert in_memory.path is None and in_memory.history_rows
     with pytest.raises(bayesvae.BadInput, match="outside a .py file"):
         bayesvae.fit(guide=namespace["guide"], out=tmp_path / "nope", epochs=1, **quiet)
-    assert run.history
+    assert run.history_rows
 
 
 # --- bad definitions: exit 2, one line naming the problem, nothing written --------------------------------
