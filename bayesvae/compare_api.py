@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -36,6 +37,7 @@ from bayesvae.analysis.rate_distortion import POINT_MASS_RATE_NOTE
 from bayesvae.analysis.render import json_safe
 from bayesvae.inference.enumerated_terms import discrete_site_of
 from bayesvae.inference.files import atomic_dir
+from bayesvae.models.checks import check_declared, declare
 from bayesvae.models.errors import BadInput
 
 from .diagnose_api import MeasureOptions
@@ -157,18 +159,35 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
     return row, extras
 
 
-def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = False, split: str = "test",
-            max_images: int | None = 2000, num_samples: int = quantities.ANATOMY_SAMPLES, seed: int = 0,
+@dataclass(frozen=True)
+class CompareOptions:
+    """What compare measures beyond diagnose's :class:`MeasureOptions` (split, k, seed); flags and keywords."""
+
+    samples: int = declare(quantities.ANATOMY_SAMPLES, "draws of q(z|x) per image for rate and distortion, as "
+                           "diagnose's ELBO terms", kind="whole", low=1, metavar="S")
+    max_images: int | None = declare(2000, "first N images of each split (0 or None: all)", kind="whole", low=0,
+                                     optional=True, metavar="N")
+    tsne: bool = declare(False, "also draw the posterior means with t-SNE", kind="switch")
+
+    def __post_init__(self):
+        check_declared(self)
+
+
+def compare(runs, out: str | Path | None = None, *, k: int = MeasureOptions.k, tsne: bool = CompareOptions.tsne,
+            split: str = MeasureOptions.split, max_images: int | None = CompareOptions.max_images,
+            samples: int = CompareOptions.samples, seed: int = MeasureOptions.seed,
             trust_code: bool = False, device: str | None = None, progress: bool | None = None,
             log: Callable[[str], None] | None = None) -> CompareResult:
     """Measure and (with ``out``) draw a set of runs side by side; returns the table as data.
 
     ``runs``: Run objects, run folders, or folders of runs (a sweep). ``k``: importance samples per image
-    for log p(x); ``max_images``: first N images of each split (None: all); ``num_samples``: draws of q per
+    for log p(x); ``max_images``: first N images of each split (None: all); ``samples``: draws of q per
     image for rate and distortion; ``seed``: where every quantity's draws start (as in diagnose). Returns ``{"runs": [row, ...], "notes": [...], "split", "k", "n_images",
     "seconds", "out", "files"}``; each row holds the quantities of the module docstring (None: not defined).
     """
     log = log or print
+    CompareOptions(samples, max_images, tsne)
+    max_images = max_images or None   # 0: all images, on the command line and here alike
     MeasureOptions(split, k, max_images, seed)   # the same declared checks as diagnose's
     named = resolve_runs(runs, trust_code, device)
     if out is not None:
@@ -178,7 +197,7 @@ def compare(runs, out: str | Path | None = None, *, k: int = 1000, tsne: bool = 
     for i, (name, run) in enumerate(named, 1):
         log(f"measuring {name} ({i}/{len(named)})")
         pyro.set_rng_seed(seed)  # the same Monte Carlo draws whenever a comparison is repeated
-        row, extra = measure(name, run, k, split, max_images, num_samples, progress, seed)
+        row, extra = measure(name, run, k, split, max_images, samples, progress, seed)
         rows.append(row)
         extras.append(extra)
         notes.extend(extra["notes"])

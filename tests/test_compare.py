@@ -111,7 +111,7 @@ def test_compare_command_writes_table_and_pictures(runs_dir, tmp_path, cli):
 
 def test_a_folder_of_runs_is_expanded_and_the_api_writes_nothing(runs_dir):
     before = tree_snapshot(runs_dir)
-    result = bayesvae.compare(runs_dir, k=20, max_images=50, num_samples=2, device="cpu", log=lambda _: None)
+    result = bayesvae.compare(runs_dir, k=20, max_images=50, samples=2, device="cpu", log=lambda _: None)
     assert [row["name"] for row in result["runs"]] == sorted(RUNS)
     assert result["out"] is None and result["files"] == [] and tree_snapshot(runs_dir) == before
 
@@ -193,3 +193,16 @@ def test_decoded_grids_are_the_likelihood_mean(runs_dir):
     assert rows.shape == (8, 1, 8, 8) and torch.allclose(rows[4:], decode(pair, z, x), atol=1e-6)
     xy, extra, axes = project(torch.randn(50, 5), "pca", extra=torch.randn(7, 5))
     assert xy.shape == (50, 2) and extra.shape == (7, 2) and "PCA" in axes
+
+
+def test_compare_options_are_declared_once_for_the_flags_and_the_keywords(cli):
+    """--samples / --max-images / --tsne come from CompareOptions: the same range checks on both faces."""
+    import bayesvae
+    from bayesvae.models.errors import BadInput
+
+    result = cli("compare", "nowhere", "--samples", "0")
+    assert result.code == 2 and "--samples must be a whole number ≥ 1" in result.err, result
+    with pytest.raises(BadInput, match="--samples must be a whole number ≥ 1"):
+        bayesvae.compare(["nowhere"], samples=0)
+    with pytest.raises(BadInput, match="--max-images must be a whole number ≥ 2"):
+        bayesvae.compare(["nowhere"], max_images=1)

@@ -36,7 +36,7 @@ def _sweep(tmp_path_factory) -> Path:
     bayesvae.diagnose(vae, k=50, max_images=120, mcmc=True, n_images=4, chains=2, warmup=60, draws=120,
                       gap_steps=20, **QUIET)
     bayesvae.diagnose(ae, k=50, max_images=120, mcmc=False, **QUIET)
-    bayesvae.compare(sweep, sweep / "comparison", k=20, max_images=120, num_samples=2, device="cpu", **QUIET)
+    bayesvae.compare(sweep, sweep / "comparison", k=20, max_images=120, samples=2, device="cpu", **QUIET)
     return sweep
 
 

@@ -27,13 +27,15 @@ def default_out(paths: list[str]) -> Path:
     return common / "comparison"
 
 
+OPTIONS = ("split", "k", "seed", "samples", "max_images", "tsne")   # declared in MeasureOptions / CompareOptions
+
+
 def run(args: argparse.Namespace) -> int:
     from bayesvae.compare_api import compare, report_text
+    from bayesvae.options import given
 
     out = Path(args.out) if args.out else default_out(args.runs)
-    result = compare(args.runs, out, k=args.k, tsne=args.tsne, split=args.split,
-                     max_images=None if args.max_images == 0 else args.max_images,
-                     num_samples=args.samples, seed=args.seed, trust_code=args.trust_code, device=args.device,
+    result = compare(args.runs, out, **given(args, OPTIONS), trust_code=args.trust_code, device=args.device,
                      progress=None, log=print)
     print()
     print(report_text(result))
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from bayesvae.compare_api import CompareOptions
     from bayesvae.diagnose_api import MeasureOptions
     from bayesvae.options import add_flags
 
@@ -49,12 +52,8 @@ def add_parser(sub) -> None:
                             description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or a folder of runs (a sweep)")
     parser.add_argument("--out", help="comparison folder (default: <the runs' common folder>/comparison)")
-    parser.add_argument("--samples", type=int, default=64, help="draws of q(z|x) per image for rate and "
-                        "distortion, as diagnose's ELBO terms (default: 64)")
-    add_flags(parser, MeasureOptions, ("split", "k", "seed"), split="test", k=1000, seed=0)  # diagnose's declarations
-    parser.add_argument("--max-images", type=int, default=2000, help="first N images of each split "
-                        "(default: 2000; 0 for all)")
-    parser.add_argument("--tsne", action="store_true", help="also draw the posterior means with t-SNE")
+    add_flags(parser, MeasureOptions, ("split", "k", "seed"))   # diagnose's declarations
+    add_flags(parser, CompareOptions)
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument("--trust-code", action="store_true", help="allow runs holding user scripts (loading "
                         "them runs that code)")
