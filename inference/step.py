@@ -8,6 +8,7 @@ gradient was not finite there.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -23,6 +24,10 @@ from .kl_weight import kl_weighted
 from .objectives import COMPILABLE, make_elbo
 from .optimizer import CheckedAdam
 from .options import TrainOptions
+
+
+class NonFiniteStep(Exception):
+    """An interpreted step's loss or gradient was not finite (read at once: Pyro reads its loss anyway)."""
 
 
 def compilable(pair: Pair, elbo: str) -> bool:
@@ -70,14 +75,17 @@ class TrainingStep:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """−objective summed over the batch ``x`` (nats, 0-dim tensor on the device), after one optimizer step."""
-        if self.compiled:
-            loss, params = self.objective.loss_and_grads(self.model, self.guide, x, self.beta)
-        else:
+        if not self.compiled:
             with poutine.trace(param_only=True) as capture:
                 loss = self.elbo.loss_and_grads(self.model, self.guide, x, self.beta)  # a float: Pyro reads it
             params = list({site["value"].unconstrained() for site in capture.trace.nodes.values()})
-            loss = torch.as_tensor(loss, dtype=self.beta.dtype, device=self.beta.device)
-        self.optimizer(params)
+            self.optimizer(params)
+            if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_max))):
+                raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end
+            loss = torch.tensor(loss, dtype=torch.float64, device=self.beta.device)
+        else:
+            loss, params = self.objective.loss_and_grads(self.model, self.guide, x, self.beta)
+            self.optimizer(params)
         self.losses.append(loss)
         self.gradient_maxima.append(self.optimizer.gradient_max)
         return loss

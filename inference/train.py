@@ -1,6 +1,6 @@
 """SVI training of a model/guide pair: one loop for built-in and user definitions.
 
-Each step (:mod:`.step`: Pyro's SVI, :mod:`.optimizer`: Adam refusing non-finite gradients) maximizes
+Each step (:mod:`.step`: an SVI step, :mod:`.optimizer`: Adam recording its largest gradient) maximizes
 the chosen objective (:mod:`.objectives`) with the latent site weighted by β (:mod:`.kl_weight`); the
 loss Pyro reports is −objective summed over the batch, in nats. After every
 epoch the test set is scored at β = 1 (:mod:`.evaluate`) and ``save`` receives a :class:`TrainState`
@@ -37,7 +37,7 @@ from .objectives import analytic_kl_note
 from .optimizer import CheckedAdam
 from .options import TrainOptions
 from .pause_points import pause_point
-from .step import TrainingStep
+from .step import NonFiniteStep, TrainingStep
 
 
 @dataclass
@@ -160,10 +160,11 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                     for step in range(state.step, steps_per_epoch):
                         try:
                             training_step(images[batches[step]])
-                        except (ValueError, RuntimeError) as error:
-                            # a user distribution built with validate_args=True meeting NaN is this step's
+                        except (NonFiniteStep, ValueError, RuntimeError) as error:
+                            # a NaN met by a user distribution built with validate_args=True is this step's
                             # divergence; any other error may follow from an earlier step's: report that one
-                            invalid = isinstance(error, ValueError) and "found invalid values" in str(error)
+                            invalid = isinstance(error, NonFiniteStep) or (
+                                isinstance(error, ValueError) and "found invalid values" in str(error))
                             _account(training_step, state, epoch, options, failed_step=step if invalid else None)
                             raise
                         state.step = step + 1
