@@ -107,14 +107,8 @@ def measure(x: torch.Tensor, net: str, batch_size: int, objective: str, repetiti
 
 def run_iwae(x_grey: torch.Tensor, images: dict[int, int], batch_size: int, repetitions: int, log=print) -> list[Row]:
     """IWAE rows: for each K in ``images`` (K → number of images), MLP at ``batch_size``."""
-    x = torch.bernoulli(x_grey, generator=torch.Generator().manual_seed(0))
-    rows = []
-    for k, n in images.items():
-        row = measure(x[:n], "mlp", batch_size, "iwae", repetitions, particles=k)
-        log(f"  svi overhead  iwae K={k:<3d} mlp  batch {batch_size:4d}: "
-            + "  ".join(f"{name} {ratio}" for name, ratio in row.wall.items()))
-        rows.append(row)
-    return rows
+    return [row for k, n in images.items()
+            for row in run(x_grey[:n], ["mlp"], [batch_size], ["iwae"], repetitions, log, particles=k)]
 
 
 def markdown_iwae(rows: list[Row]) -> list[str]:
@@ -128,14 +122,16 @@ def markdown_iwae(rows: list[Row]) -> list[str]:
     return lines
 
 
-def run(x_grey: torch.Tensor, nets, batch_sizes, objectives, repetitions: int, log=print) -> list[Row]:
+def run(x_grey: torch.Tensor, nets, batch_sizes, objectives, repetitions: int, log=print,
+        particles: int = 1) -> list[Row]:
     x = torch.bernoulli(x_grey, generator=torch.Generator().manual_seed(0))
     rows = []
     for objective in objectives:
         for net in nets:
             for batch_size in batch_sizes:
-                row = measure(x, net, batch_size, objective, repetitions, extra=(net, batch_size) == REFERENCE)
-                log(f"  svi overhead  {objective:8s} {net:4s} batch {batch_size:4d}: "
+                row = measure(x, net, batch_size, objective, repetitions, particles=particles,
+                              extra=(net, batch_size) == REFERENCE and particles == 1)
+                log(f"  svi overhead  {objective:8s} K={particles:<3d} {net:4s} batch {batch_size:4d}: "
                     + "  ".join(f"{name} {ratio}" for name, ratio in row.wall.items()))
                 rows.append(row)
     return rows

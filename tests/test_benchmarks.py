@@ -21,17 +21,23 @@ from benchmarks.svi_overhead import bayesvae_pair  # noqa: E402
 from bayesvae.inference.objectives import make_elbo  # noqa: E402
 
 
-@pytest.mark.parametrize("net", ["mlp", "conv"])
-@pytest.mark.parametrize("objective", ["mc", "analytic"])
-def test_the_hand_written_baseline_computes_bayesvaes_loss(net, objective):
-    """Same weights, same noise: the plain PyTorch loss equals Pyro's ELBO loss (so the ratio compares
-    two implementations of one computation)."""
+def same_weights(net: str):
+    """Images, bayesvae's pair and the hand-written VAE holding the same weights."""
     x = torch.bernoulli(torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 0.5)
     pair = bayesvae_pair(net, (1, 28, 28))
     hand = HandWrittenVAE(net, (1, 28, 28), (400,), 50)
     for part, source in ((hand.encoder, pair.guide.encoder), (hand.loc, pair.guide.loc),
                          (hand.scale, pair.guide.scale), (hand.decoder, pair.model.decoder)):
         part.load_state_dict(source.state_dict())
+    return x, pair, hand
+
+
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+@pytest.mark.parametrize("objective", ["mc", "analytic"])
+def test_the_hand_written_baseline_computes_bayesvaes_loss(net, objective):
+    """Same weights, same noise: the plain PyTorch loss equals Pyro's ELBO loss (so the ratio compares
+    two implementations of one computation)."""
+    x, pair, hand = same_weights(net)
     torch.manual_seed(1)
     expected = hand.loss(x, objective).item()
     with pair.active():
@@ -45,12 +51,7 @@ def test_the_hand_written_baseline_computes_bayesvaes_loss(net, objective):
 @pytest.mark.parametrize("net", ["mlp", "conv"])
 def test_the_hand_written_iwae_computes_pyros_renyi_elbo(net):
     """IWAE_K with K = 5: the plain PyTorch loss equals RenyiELBO(alpha=0)'s at the same weights and noise."""
-    x = torch.bernoulli(torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 0.5)
-    pair = bayesvae_pair(net, (1, 28, 28))
-    hand = HandWrittenVAE(net, (1, 28, 28), (400,), 50)
-    for part, source in ((hand.encoder, pair.guide.encoder), (hand.loc, pair.guide.loc),
-                         (hand.scale, pair.guide.scale), (hand.decoder, pair.model.decoder)):
-        part.load_state_dict(source.state_dict())
+    x, pair, hand = same_weights(net)
     torch.manual_seed(1)
     expected = hand.loss(x, "iwae", particles=5).item()
     with pair.active():
