@@ -72,12 +72,8 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
     estimate = None
     try:
         estimate = quantities.evidence(pair, x, k, seed, progress)
-        results["evidence"] = {
-            "log_px": estimate.mean_log_px, "log_px_se": estimate.se_mean, "se_method": "delta method",
-            "elbo": estimate.mean_elbo, "elbo_se": estimate.elbo_se_mean,
-            "gap": estimate.mean_gap, "gap_se": math.hypot(estimate.se_mean, estimate.elbo_se_mean),
-            "k": k, "seconds": estimate.seconds, "images_per_second": x.shape[0] / estimate.seconds,
-        }
+        results["evidence"] = {**estimate.summary(),   # log_px, log_px_se, se_method, gap, khat, khat_max, ...
+                               "seconds": estimate.seconds, "images_per_second": x.shape[0] / estimate.seconds}
     except BadInput as error:
         results["evidence"] = _skipped(error)
     results["anatomy"] = quantities.anatomy(pair, x, seed, anatomy_samples, progress)
@@ -110,7 +106,7 @@ def table_rows(results: dict) -> list[dict]:
     else:
         rows += [
             _row(f"evidence log p(x) (IS, K={k})", evidence["log_px"], evidence["log_px_se"],
-                 f"importance sampling, proposal q(z|x), {k} draws/image; se: delta method"),
+                 f"importance sampling, proposal q(z|x), {k} draws/image; se: {evidence['se_method']}"),
             _row("ELBO from the same K draws, mean_k log w_k", evidence["elbo"], evidence["elbo_se"],
                  "log w = log p(x,z) − log q(z|x), z ~ q(z|x)"),
             _row("gap log p(x) − ELBO = KL(q(z|x) ‖ p(z|x))", evidence["gap"], evidence["gap_se"],

@@ -95,7 +95,9 @@ def _evidence_columns(pair, x: torch.Tensor, k: int, seed: int, progress: bool |
     """log p(x) (IWAE_K) ± se, the gap log p(x) − ELBO from the same draws, and ELBO surgery's two terms."""
     evidence = quantities.evidence(pair, x, k, seed, progress)
     surgery = quantities.surgery(pair, x, seed)
+    summary = evidence.summary()   # the keys diagnose writes too, PSIS k̂ included (the evidence findings read them)
     return {"log_px": evidence.mean_log_px, "log_px_se": evidence.se_mean, "gap": evidence.mean_gap,
+            "khat_max": summary["khat_max"], "n_khat_above_0_7": summary["n_khat_above_0_7"],
             "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"]}
 
 

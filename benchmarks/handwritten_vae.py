@@ -6,6 +6,7 @@ summed over the batch as Pyro's loss is (nats):
 
     mc        −[log p(x | z) + log p(z) − log q(z | x)],   z = μ + σ ε,  ε ~ N(0, I)   (Trace_ELBO)
     analytic  −[log p(x | z) − KL(N(μ, σ²) ‖ N(0, I))]                               (TraceMeanField_ELBO)
+    iwae      −log (1/K) Σ_k p(x, z_k) / q(z_k | x),  K draws z_k = μ + σ ε_k          (RenyiELBO, α = 0)
 
 with a Bernoulli likelihood on the decoder's logits and ``torch.optim.Adam`` at the same learning rate.
 This is what a careful PyTorch user writes: closed-form densities, one fused BCE-with-logits kernel.
@@ -33,10 +34,12 @@ class HandWrittenVAE(nn.Module):
         self.scale = nn.Linear(self.encoder.out_features, latent_dim)
         self.decoder = make_decoder(net, latent_dim, image_shape, hidden)
 
-    def loss(self, x: torch.Tensor, objective: str) -> torch.Tensor:
-        """−ELBO summed over the batch, one z-draw per image (every sum taken over the whole batch at once)."""
+    def loss(self, x: torch.Tensor, objective: str, particles: int = 1) -> torch.Tensor:
+        """−ELBO (or −IWAE_K) summed over the batch, one z-draw per image (K for iwae)."""
         h = self.encoder(x)
         loc, scale = self.loc(h), F.softplus(self.scale(h)) + 1e-4
+        if objective == "iwae":
+            return self._iwae_loss(x, loc, scale, particles)
         eps = torch.randn_like(loc)
         z = loc + scale * eps
         minus_log_likelihood = F.binary_cross_entropy_with_logits(self.decoder(z), x, reduction="sum")
@@ -47,18 +50,27 @@ class HandWrittenVAE(nn.Module):
         kl = 0.5 * (loc.square() + scale.square() - 1).sum() - scale.log().sum()
         return minus_log_likelihood + kl
 
+    def _iwae_loss(self, x, loc, scale, particles: int) -> torch.Tensor:
+        eps = torch.randn((particles, *loc.shape), dtype=loc.dtype, device=loc.device)
+        z = loc + scale * eps                                                        # (K, B, d)
+        logits = self.decoder(z)
+        log_likelihood = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+        log_w = (log_likelihood.flatten(2).sum(-1) - 0.5 * z.square().sum(-1)
+                 + 0.5 * eps.square().sum(-1) + scale.log().sum(-1))                 # the 2π terms cancel
+        return -(log_w.logsumexp(0) - math.log(particles)).sum()
+
 
 class HandWrittenStep:
     """One Adam step on a batch; returns the loss as a float (as ``SVI.step`` does)."""
 
-    def __init__(self, vae: HandWrittenVAE, objective: str, lr: float = 1e-3):
-        if objective not in ("mc", "analytic"):
+    def __init__(self, vae: HandWrittenVAE, objective: str, lr: float = 1e-3, particles: int = 1):
+        if objective not in ("mc", "analytic", "iwae"):
             raise ValueError(f"the hand-written baseline has no {objective!r} objective")
-        self.vae, self.objective = vae, objective
+        self.vae, self.objective, self.particles = vae, objective, particles
         self.adam = torch.optim.Adam(vae.parameters(), lr=lr)
 
     def __call__(self, x: torch.Tensor) -> float:
-        loss = self.vae.loss(x, self.objective)
+        loss = self.vae.loss(x, self.objective, self.particles)
         self.adam.zero_grad()
         loss.backward()
         self.adam.step()

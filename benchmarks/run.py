@@ -19,11 +19,14 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, evaluation_throughput, findings_overhead, memory, svi_overhead
+from . import data_pipeline, evaluation_throughput, evidence_error, findings_overhead, memory, svi_overhead
 from .common import ROOT, load_average, machine, mnist_images
 
-BENCHMARKS = ("svi", "evaluation", "data", "memory", "findings")
-SVI_TARGET, SVI_LIMIT = 1.05, 1.10
+BENCHMARKS = ("svi", "evaluation", "coverage", "data", "memory", "findings")
+SVI_TARGET, IWAE_TARGET = 1.05, 1.10
+IWAE_TEXT = ("IWAE (`--elbo iwae`, K vectorized particles; compiled: `bayesvae.inference.compiled.JitIWAE`) over a "
+             "hand-written IWAE loop (`HandWrittenVAE._iwae_loss`), MLP, batch 128, with Pyro's interpreted "
+             "`RenyiELBO(alpha=0)` for comparison:")
 DATA_TARGET = 0.05
 
 
@@ -36,8 +39,10 @@ class Sizes:
     svi_batches: tuple[int, ...] = (32, 128, 512)
     svi_nets: tuple[str, ...] = ("mlp", "conv")
     svi_objectives: tuple[str, ...] = ("mc", "analytic")
+    iwae_images: tuple[tuple[int, int], ...] = ((5, 10_000), (50, 2_560))   # (K, images)
     repetitions: int = 5
-    evidence_images: int = 1_000
+    evidence_images: int = 2_000
+    coverage_seeds: int = 100
     evidence_k: int = 1_000
     surgery_images: int = 10_000
     evaluation_repetitions: int = 3
@@ -49,7 +54,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), repetitions=1, evidence_images=20,
+QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), iwae_images=((5, 256), (50, 128)), repetitions=1, evidence_images=20, coverage_seeds=3,
               evidence_k=20, surgery_images=200, evaluation_repetitions=1, data_images=256, data_epochs=1,
               memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",))
 
@@ -87,7 +92,9 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
         for net in sizes.svi_nets:
             n = sizes.svi_images if net == "mlp" else sizes.svi_conv_images
             rows += svi_overhead.run(x[:n], [net], sizes.svi_batches, sizes.svi_objectives, sizes.repetitions, log)
-        sections["svi"] = svi_overhead.markdown(rows) + [""] + _svi_verdict(rows)
+        iwae = svi_overhead.run_iwae(x, dict(sizes.iwae_images), 128, sizes.repetitions, log)
+        sections["svi"] = (svi_overhead.markdown(rows) + [""] + _svi_verdict(rows) + ["", IWAE_TEXT, ""]
+                           + svi_overhead.markdown_iwae(iwae) + [""] + _iwae_verdict(iwae))
     if "evaluation" in only:
         log("2. evaluation throughput ...")
         pair = trained_pair(x[:sizes.svi_images])
@@ -99,6 +106,10 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
         for row in rows:
             log(f"  {row.quantity}: {row.images_per_second:,.1f} images/s, ratio to floor {row.ratio}")
         sections["evaluation"] = evaluation_throughput.markdown(rows)
+    if "coverage" in only:
+        log("evidence error bar coverage ...")
+        rows = evidence_error.measure(sizes.coverage_seeds)
+        sections["coverage"] = evidence_error.markdown(rows, sizes.coverage_seeds)
     if "data" in only:
         log("3. data pipeline ...")
         row = data_pipeline.measure(x[:sizes.data_images], 128, sizes.data_epochs)
@@ -128,28 +139,35 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
 
 
 def _svi_verdict(rows) -> list[str]:
-    reference = [r for r in rows if (r.net, r.batch_size) == svi_overhead.REFERENCE]
     worst = max(rows, key=lambda r: r.wall["bayesvae"].median)
-    lines = []
-    for r in reference:
-        ok = "met" if r.wall["bayesvae"].median <= SVI_TARGET else "NOT met"
-        lines.append(f"- Target ≤ {SVI_TARGET} at MLP, batch 128 ({r.objective}): median "
-                     f"**{r.wall['bayesvae'].median:.3f}** (CPU time {r.cpu['bayesvae'].median:.3f}): **{ok}**.")
-    ok = "met" if worst.wall["bayesvae"].median <= SVI_LIMIT else "NOT met"
-    lines.append(f"- Limit ≤ {SVI_LIMIT} everywhere: worst median **{worst.wall['bayesvae'].median:.3f}** "
-                 f"({worst.objective}, {worst.net}, batch {worst.batch_size}): **{ok}**.")
-    return lines
+    over = [r for r in rows if r.wall["bayesvae"].median > SVI_TARGET]
+    ok = "met" if not over else f"NOT met at {len(over)} of {len(rows)} settings"
+    return [f"- Target ≤ {SVI_TARGET} at every objective, net and batch size: worst median "
+            f"**{worst.wall['bayesvae'].median:.3f}** (CPU time {worst.cpu['bayesvae'].median:.3f}; {worst.objective}, "
+            f"{worst.net}, batch {worst.batch_size}): **{ok}**."]
+
+
+def _iwae_verdict(rows) -> list[str]:
+    return [f"- Target ≤ {IWAE_TARGET} at K = {r.particles}: median **{r.wall['bayesvae'].median:.3f}** "
+            f"(CPU time {r.cpu['bayesvae'].median:.3f}): **{'met' if r.wall['bayesvae'].median <= IWAE_TARGET else 'NOT met'}**."
+            for r in rows]
 
 
 TITLES = {
     "svi": ("1. SVI overhead: bayesvae's training step / a hand-written PyTorch loop",
-            "Epoch time (wall) of `TrainingStep` — Pyro `SVI`, compiled ELBO, `CheckedAdam` — over the same "
+            "Epoch time (wall) of `TrainingStep` — an SVI step with the compiled ELBO and `CheckedAdam` — over the same "
             "VAE as a plain PyTorch loop (`benchmarks/handwritten_vae.py`): same networks, objective, batches, "
             "learning rate and threads, data already in memory. Epochs alternate; median ratio over the "
             "repetitions, [smallest–largest]. Below 1.0 bayesvae is faster."),
     "evaluation": ("2. Evaluation throughput",
                    "Images per second and the ratio to a compute floor timed alternately in the same run "
                    "(see `benchmarks/evaluation_throughput.py` for what each floor contains)."),
+    "coverage": ("2b. Evidence error bars: coverage",
+                 "Not a speed. On the linear-Gaussian model, where log p(x) is exact, how often log p̂ ± 2 se "
+                 "holds the truth (see `benchmarks/evidence_error.py`). The error bar bayesvae reports is the "
+                 "block jackknife over 20 blocks of draws. Where the weights are heavy-tailed the misses have the "
+                 "truth above the interval (last column: the largest weights were not drawn), which PSIS k̂ > 0.7 "
+                 "flags per image."),
     "data": ("3. Data pipeline", "Binarization, shuffling and batching as a share of the epoch (MLP, analytic "
                                  "ELBO), timed inside the same loop as the steps."),
     "memory": ("4. Memory", "Peak resident memory of a fresh process per line (`VmHWM`); *peak − set-up* is "
@@ -163,12 +181,19 @@ TITLES = {
 }
 
 
+def _gpu() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (not used by these benchmarks: CPU ratios only)"
+    return "none available to this run: CPU ratios only, no GPU ratios recorded"
+
+
 def markdown(results: dict, command: str) -> str:
     lines = ["# bayesvae benchmarks", "",
              f"Written by `{command}` on {datetime.date.today().isoformat()}. Every speed is a ratio to a "
              "baseline measured in the same run, alternating repetitions.", "",
              "| machine | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in results["machine"].items()]
+    lines += [f"| GPU | {_gpu()} |"]
     lines += ["", f"Data: {results['data']}.", ""]
     for key, body in results["sections"].items():
         title, text = TITLES[key]

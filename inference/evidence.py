@@ -6,17 +6,26 @@ For each image x, with K draws z_k ~ q(z | x) and importance weights w_k = p(x, 
     ELBO     ≈ (1/K) Σ_k log w_k          the same draws, averaged in log space
     log p̂(x) − ELBO  estimates  KL(q(z|x) ‖ p(z|x)), the gap to the true posterior
 
-(Burda et al. 2015). Standard error of log p̂(x), by the delta method:
-Var[log p̂] ≈ Var[w] / (K E[w]²), estimated with the sample variance of the K weights, so
+(Burda et al. 2015).
 
-    se = sqrt( (K/(K−1)) (K Σ w_k² / (Σ w_k)² − 1) / K ).
+Standard error of log p̂(x): block jackknife. The K draws are split into J = min(20, K) blocks of
+consecutive (independent) draws; with θ₋ⱼ the estimate from all draws except block j,
 
-It measures Monte Carlo spread only: the downward bias of log p̂ (≈ Var[w] / (2 K E[w]²)) and heavy-
-tailed weights (a guide narrower than the posterior; see the PSIS k̂ of ``bayesvae diagnose``) are not in it.
+    se² = (J−1)/J Σ_j (θ₋ⱼ − θ̄)²,
 
-The weights are streamed: ``chunk`` draws for ``batch_size`` images at a time, folded into running
-log-sum-exps, so memory is O(batch_size × chunk) whatever K and N are. Densities come from Pyro
-traces (:func:`~bayesvae.inference.terms.trace_terms`) at β = 1. All values in nats per image.
+which is conservative in expectation (the Efron–Stein inequality, for the estimate on J−1 blocks), also
+where the weights are heavy-tailed. The delta-method error Var[w] / (K E[w]²), estimated from the sample
+variance of the weights (``delta_se``), linearizes the log and on heavy-tailed weights is too small
+(about half the spread over seeds on MNIST). Neither contains the downward bias of log p̂ (≈ se²/2).
+Coverage of both is checked against the exact log p(x) of the linear-Gaussian model in
+tests/test_evidence_coverage.py. Heavy tails are measured per image by the PSIS k̂ (:mod:`.psis`):
+above 0.7 no error bar from the draws can be trusted.
+
+The draws are streamed: ``chunk`` draws for a block of images at a time, so memory is the traces of
+``batch_size`` images × ``chunk`` draws plus the K log-weights of each image of the block (kept for the
+jackknife and k̂; the block of images shrinks so that at most 2·10⁶ log-weights are held), whatever N is.
+Densities come from Pyro traces (:func:`~bayesvae.inference.terms.trace_terms`) at β = 1. All values
+in nats per image.
 """
 
 from __future__ import annotations
@@ -34,7 +43,13 @@ from tqdm.auto import tqdm
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
+from .psis import KHAT_UNRELIABLE, pareto_khat
 from .terms import trace_terms
+
+BLOCKS = 20
+"""Blocks of draws of the jackknife standard error."""
+MAX_HELD_WEIGHTS = 2_000_000
+"""At most this many log-weights (16 MB) are held at once: K per image of a block of images."""
 
 POINT_MASS_MESSAGE = ("the guide is a point mass (Delta): it has no density q(z|x), so there are no importance "
                       "weights p(x,z)/q(z|x) and log p(x) cannot be estimated with it as proposal")
@@ -44,8 +59,9 @@ POINT_MASS_MESSAGE = ("the guide is a point mass (Delta): it has no density q(z|
 class EvidenceEstimate:
     """Per-image importance-sampling estimates from K draws of q(z | x), nats, shape ``(N,)``.
 
-    ``se`` is the delta-method standard error of ``log_px`` (see the module docstring);
-    ``elbo_se`` the standard error of ``elbo`` (sample std of log w_k over √K).
+    ``se`` is the block-jackknife standard error of ``log_px`` and ``delta_se`` the delta-method one
+    (see the module docstring); ``elbo_se`` the standard error of ``elbo`` (sample std of log w_k over
+    √K); ``khat`` the PSIS k̂ of each image's K weights (NaN where it cannot be fitted, see :mod:`.psis`).
     """
 
     log_px: torch.Tensor
@@ -54,6 +70,10 @@ class EvidenceEstimate:
     elbo_se: torch.Tensor
     k: int
     seconds: float = math.nan
+    delta_se: torch.Tensor | None = None
+    khat: torch.Tensor | None = None
+
+    se_method = f"block jackknife over {BLOCKS} blocks of draws"
 
     @property
     def n(self) -> int:
@@ -80,52 +100,76 @@ class EvidenceEstimate:
     @property
     def se_mean(self) -> float:
         """Standard error of :attr:`mean_log_px` (independent draws per image): sqrt(Σ se_n²) / N."""
-        return float(self.se.square().sum().sqrt() / self.n)
+        return _mean_se(self.se)
+
+    @property
+    def delta_se_mean(self) -> float:
+        return _mean_se(self.delta_se)
 
     @property
     def elbo_se_mean(self) -> float:
-        return float(self.elbo_se.square().sum().sqrt() / self.n)
+        return _mean_se(self.elbo_se)
+
+    @property
+    def khat_max(self) -> float:
+        """The largest k̂ over the images (NaN when none could be fitted)."""
+        finite = self.khat[~self.khat.isnan()]
+        return float(finite.max()) if finite.numel() else math.nan
+
+    @property
+    def n_khat_above_0_7(self) -> int:
+        """How many images have k̂ > 0.7: their log p̂ (and its error bar) cannot be trusted."""
+        return int((self.khat > KHAT_UNRELIABLE).sum())
+
+    def summary(self) -> dict:
+        """The JSON-ready means over images (nats per image) with their errors and the k̂ per image."""
+        return {"log_px": self.mean_log_px, "log_px_se": self.se_mean, "se_method": self.se_method,
+                "log_px_delta_se": self.delta_se_mean, "elbo": self.mean_elbo, "elbo_se": self.elbo_se_mean,
+                "gap": self.mean_gap, "gap_se": math.hypot(self.se_mean, self.elbo_se_mean), "k": self.k,
+                "khat": [None if math.isnan(v) else v for v in self.khat.tolist()],
+                "khat_max": None if math.isnan(self.khat_max) else self.khat_max,
+                "n_khat_above_0_7": self.n_khat_above_0_7}
 
 
-class WeightAccumulator:
-    """Running sums over chunks of log-weights ``(chunk, B)`` for B images: after all K draws,
-    log Σ w, log Σ w², Σ log w and Σ (log w)² give the estimate, the ELBO and both standard errors.
+def _mean_se(se: torch.Tensor) -> float:
+    return float(se.double().square().sum().sqrt() / se.shape[0])
 
-    Folding chunks with ``logaddexp`` is exact (no approximation from chunking): see the test that
-    compares it with one log-sum-exp over all draws.
+
+def summarize_log_weights(log_w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """From log-weights ``(K, B)`` of B images: (log p̂, ELBO, jackknife se, delta se, ELBO se, k̂), each ``(B,)``.
+
+    Computed in float64 and in log space (no overflow); the standard errors are NaN for K = 1.
     """
+    log_w = log_w.to(torch.float64)
+    k = log_w.shape[0]
+    log_sum_w = log_w.logsumexp(0)
+    log_px = log_sum_w - math.log(k)
+    elbo = log_w.mean(0)
+    khat = pareto_khat(log_w).to(log_w.device)
+    if k < 2:
+        nan = torch.full_like(elbo, math.nan)
+        return log_px.float(), elbo.float(), nan.float(), nan.float(), nan.float(), khat
+    # K Σw²/(Σw)² − 1 ∈ [0, K − 1]: the relative variance of w
+    ratio = torch.exp((2 * log_w).logsumexp(0) - 2 * log_sum_w + math.log(k)) - 1
+    delta_se = (ratio.clamp(min=0) / (k - 1)).sqrt()
+    elbo_se = log_w.std(0) / math.sqrt(k)
+    return log_px.float(), elbo.float(), block_jackknife_se(log_w).float(), delta_se.float(), elbo_se.float(), khat
 
-    def __init__(self, batch: int, device: torch.device | str = "cpu"):
-        zeros = torch.zeros(batch, dtype=torch.float64, device=device)
-        self.log_sum_w = torch.full_like(zeros, -math.inf)
-        self.log_sum_w2 = torch.full_like(zeros, -math.inf)
-        self.sum_log_w = zeros.clone()
-        self.sum_log_w_sq = zeros.clone()
-        self.k = 0
 
-    def add(self, log_w: torch.Tensor) -> None:
-        log_w = log_w.to(torch.float64)
-        self.log_sum_w = torch.logaddexp(self.log_sum_w, log_w.logsumexp(0))
-        self.log_sum_w2 = torch.logaddexp(self.log_sum_w2, (2 * log_w).logsumexp(0))
-        self.sum_log_w += log_w.sum(0)
-        self.sum_log_w_sq += log_w.square().sum(0)
-        self.k += log_w.shape[0]
+def block_jackknife_se(log_w: torch.Tensor, blocks: int = BLOCKS) -> torch.Tensor:
+    """Jackknife standard error of log((1/K) Σ_k w_k) over ``min(blocks, K)`` blocks of draws, ``(B,)``.
 
-    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(log p̂, ELBO, se of log p̂, se of ELBO), each ``(B,)`` float32; the se's are NaN for K = 1."""
-        k = self.k
-        log_px = self.log_sum_w - math.log(k)
-        elbo = self.sum_log_w / k
-        if k < 2:
-            nan = torch.full_like(elbo, math.nan)
-            return log_px.float(), elbo.float(), nan.float(), nan.float()
-        # K Σw²/(Σw)² − 1 ∈ [0, K − 1]: the relative variance of w, computed in log space (no overflow)
-        ratio = torch.exp(self.log_sum_w2 - 2 * self.log_sum_w + math.log(k)) - 1
-        rel_var = ratio.clamp(min=0) * k / (k - 1)
-        se = (rel_var / k).sqrt()
-        var_log_w = ((self.sum_log_w_sq - k * elbo.square()) / (k - 1)).clamp(min=0)
-        elbo_se = (var_log_w / k).sqrt()
-        return log_px.float(), elbo.float(), se.float(), elbo_se.float()
+    Leave-one-block-out sums are log-sum-exps over the other blocks (exact, also when one block holds
+    nearly all the weight).
+    """
+    parts = log_w.tensor_split(min(blocks, log_w.shape[0]), dim=0)
+    j = len(parts)
+    log_block = torch.stack([part.logsumexp(0) for part in parts])                   # (J, B)
+    counts = torch.tensor([part.shape[0] for part in parts], dtype=log_w.dtype, device=log_w.device)
+    others = log_block.expand(j, j, -1).masked_fill(torch.eye(j, dtype=torch.bool, device=log_w.device)[..., None],
+                                                    -math.inf)
+    loo = others.logsumexp(1) - (log_w.shape[0] - counts).log()[:, None]              # θ₋ⱼ, (J, B)
+    return ((j - 1) / j * (loo - loo.mean(0)).square().sum(0)).sqrt()
 
 
 def check_k(k) -> int:
@@ -147,9 +191,9 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     """Importance-sampled log p(x) for every image of ``x`` with K draws of the guide (see module docstring).
 
     ``chunk`` draws × ``batch_size`` images are traced at a time (vectorized in a particle plate);
-    peak memory is that block's model trace, independent of K and N. ``progress``: True shows a tqdm
-    bar over the N × K draws, None shows it only on a terminal. Raises :class:`BadInput` for a
-    point-mass guide (no importance weights) and for K < 2.
+    peak memory is that block's model trace plus its images' K log-weights, independent of N.
+    ``progress``: True shows a tqdm bar over the N × K draws, None shows it only on a terminal.
+    Raises :class:`BadInput` for a point-mass guide (no importance weights) and for K < 2.
     """
     k = check_k(k)
     if x.shape[0] == 0:
@@ -161,16 +205,16 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     validate = pyro.distributions.is_validation_enabled()
     with tqdm(total=x.shape[0] * k, desc=f"evidence log p(x), K={k}", unit="draw", unit_scale=True,
               disable=None if progress is None else not progress, leave=False) as bar:
-        for xb in x.split(batch_size):
-            acc = WeightAccumulator(xb.shape[0], xb.device)
+        for xb in x.split(max(1, min(batch_size, MAX_HELD_WEIGHTS // k))):
+            log_w = []
             for i, count in enumerate(draw_counts(k, chunk)):
                 # argument checks (pixels in the likelihood's support, ...) once per batch of images, not per chunk
                 with pyro.validation_enabled(validate and i == 0):
                     terms = trace_terms(pair, xb, num_samples=count)
                 if terms.point_mass:
                     raise BadInput(POINT_MASS_MESSAGE)
-                acc.add(terms.log_weight)
+                log_w.append(terms.log_weight)
                 bar.update(count * xb.shape[0])
-            parts.append(acc.result())
-    log_px, elbo, se, elbo_se = (torch.cat(column) for column in zip(*parts))
-    return EvidenceEstimate(log_px, elbo, se, elbo_se, k, time.perf_counter() - started)
+            parts.append(summarize_log_weights(torch.cat(log_w)))
+    log_px, elbo, se, delta_se, elbo_se, khat = (torch.cat(column) for column in zip(*parts))
+    return EvidenceEstimate(log_px, elbo, se, elbo_se, k, time.perf_counter() - started, delta_se=delta_se, khat=khat)

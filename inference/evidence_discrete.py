@@ -18,6 +18,7 @@ estimate of a sum that can be taken exactly, and it has no per-class posterior t
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -27,13 +28,56 @@ from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
 from .enumerated_terms import class_terms, discrete_site_of
-from .evidence import EvidenceEstimate, WeightAccumulator, check_k, draw_counts
+from .evidence import EvidenceEstimate, check_k, draw_counts
+
+
+class WeightAccumulator:
+    """Running sums (delta method; the class-summed estimate's per-class s.e.) over chunks of log-weights ``(chunk, B)`` for B images: after all K draws,
+    log Σ w, log Σ w², Σ log w and Σ (log w)² give the estimate, the ELBO and both standard errors.
+
+    Folding chunks with ``logaddexp`` is exact (no approximation from chunking): see the test that
+    compares it with one log-sum-exp over all draws.
+    """
+
+    def __init__(self, batch: int, device: torch.device | str = "cpu"):
+        zeros = torch.zeros(batch, dtype=torch.float64, device=device)
+        self.log_sum_w = torch.full_like(zeros, -math.inf)
+        self.log_sum_w2 = torch.full_like(zeros, -math.inf)
+        self.sum_log_w = zeros.clone()
+        self.sum_log_w_sq = zeros.clone()
+        self.k = 0
+
+    def add(self, log_w: torch.Tensor) -> None:
+        log_w = log_w.to(torch.float64)
+        self.log_sum_w = torch.logaddexp(self.log_sum_w, log_w.logsumexp(0))
+        self.log_sum_w2 = torch.logaddexp(self.log_sum_w2, (2 * log_w).logsumexp(0))
+        self.sum_log_w += log_w.sum(0)
+        self.sum_log_w_sq += log_w.square().sum(0)
+        self.k += log_w.shape[0]
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log p̂, ELBO, se of log p̂, se of ELBO), each ``(B,)`` float32; the se's are NaN for K = 1."""
+        k = self.k
+        log_px = self.log_sum_w - math.log(k)
+        elbo = self.sum_log_w / k
+        if k < 2:
+            nan = torch.full_like(elbo, math.nan)
+            return log_px.float(), elbo.float(), nan.float(), nan.float()
+        # K Σw²/(Σw)² − 1 ∈ [0, K − 1]: the relative variance of w, computed in log space (no overflow)
+        ratio = torch.exp(self.log_sum_w2 - 2 * self.log_sum_w + math.log(k)) - 1
+        rel_var = ratio.clamp(min=0) * k / (k - 1)
+        se = (rel_var / k).sqrt()
+        var_log_w = ((self.sum_log_w_sq - k * elbo.square()) / (k - 1)).clamp(min=0)
+        elbo_se = (var_log_w / k).sqrt()
+        return log_px.float(), elbo.float(), se.float(), elbo_se.float()
 
 
 @dataclass
 class DiscreteEvidenceEstimate(EvidenceEstimate):
     """:class:`.evidence.EvidenceEstimate` plus, per image, the class posteriors ``(N, K)``:
     ``posterior`` p̂(c | x) from the importance weights and ``q_class`` q(c | x) (None model-side)."""
+
+    se_method = "delta method, per class"
 
     site: str = ""
     values: torch.Tensor | None = None

@@ -1,27 +1,38 @@
-"""One SVI training step, compiled where Pyro can compile it: what :func:`.train.train` runs and
-benchmarks/ times."""
+"""One SVI training step, compiled where it can be: what :func:`.train.train` runs and benchmarks/ times.
+
+A step never waits for the device: it returns the loss as a 0-dim tensor and records, also on the
+device, the largest |gradient| the optimizer applied (:class:`.optimizer.CheckedAdam`). The epoch loop
+reads both once, at the epoch's end (:meth:`TrainingStep.read`), and finds the first step whose loss or
+gradient was not finite there.
+"""
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 
 import pyro
-import pyro.optim
-from pyro.infer import SVI
+from pyro import poutine
 
 from bayesvae.models.pair import Pair
 
+from .compiled import CompiledObjective
 from .kl_weight import kl_weighted
-from .objectives import COMPILABLE, CompiledObjective, make_elbo
+from .objectives import COMPILABLE, make_elbo
+from .optimizer import CheckedAdam
 from .options import TrainOptions
 from .semi_supervised import SemiSupervisedObjective, classifier, make_enumerated_elbo
 
 
+class NonFiniteStep(Exception):
+    """An interpreted step's loss or gradient was not finite (read at once: Pyro reads its loss anyway)."""
+
+
 def compilable(pair: Pair, elbo: str) -> bool:
-    """True when training may compile the objective: Pyro has a JIT form of it and model and guide are
+    """True when training may compile the objective: it has a compiled form and model and guide are
     the built-in programs (bayesvae.models), which run the same sites with the same shapes at every
     call. A user's script may branch in Python between calls; it runs interpreted."""
     return elbo in COMPILABLE and all(type(fn).__module__.startswith("bayesvae.models.")
@@ -31,26 +42,30 @@ def compilable(pair: Pair, elbo: str) -> bool:
 class TrainingStep:
     """One SVI step on a batch at the KL weight :attr:`beta`: what :func:`train` runs (and benchmarks/ times).
 
-    Pyro's ``SVI`` with the objective of ``options`` — compiled (:class:`.objectives.CompiledObjective`)
-    when :func:`compilable`, unless ``compiled=False`` — and ``optimizer``. Steps run inside
-    :meth:`running`.
+    The objective of ``options`` — compiled (:class:`.compiled.CompiledObjective`) when
+    :func:`compilable`, unless ``compiled=False``, else Pyro's interpreted ELBO with its parameters
+    captured by ``poutine.trace`` as ``SVI.step`` does — then ``optimizer``. It is ``SVI.step``
+    without its last line, which reads the loss on the host (a device synchronization every step).
+    Steps run inside :meth:`running`.
     """
 
-    def __init__(self, pair: Pair, options: TrainOptions, optimizer: pyro.optim.PyroOptim,
+    def __init__(self, pair: Pair, options: TrainOptions, optimizer: CheckedAdam,
                  device: torch.device | str = "cpu", compiled: bool | None = None, discrete: bool = False):
         self.pair = pair
+        self.optimizer = optimizer
         self.compiled = not discrete and (compilable(pair, options.elbo) if compiled is None else compiled)
         self.beta = torch.tensor(1.0, device=device)
-        model, guide = kl_weighted(pair.model), kl_weighted(pair.guide)
-        if discrete:  # a discrete site summed out exactly; with labels, M2's J^α
+        self.model, self.guide = kl_weighted(pair.model), kl_weighted(pair.guide)
+        if discrete:  # a discrete site summed out exactly; with labels, M2's J^α (a callable loss)
             elbo = make_enumerated_elbo(options.elbo, options.particles)
-            loss = SemiSupervisedObjective(elbo, classifier(pair), options.alpha) if options.labels else elbo
-            self.svi = SVI(model, guide, optimizer, loss=loss)
+            self.loss_and_grads = differentiated(SemiSupervisedObjective(elbo, classifier(pair), options.alpha)) \
+                if options.labels else elbo.loss_and_grads
         elif self.compiled:
-            objective = CompiledObjective(options.elbo, options.particles)
-            self.svi = SVI(model, guide, optimizer, loss=objective.loss, loss_and_grads=objective.loss_and_grads)
+            self.objective = CompiledObjective(options.elbo, options.particles)
         else:
-            self.svi = SVI(model, guide, optimizer, loss=make_elbo(options.elbo, options.particles))
+            self.loss_and_grads = make_elbo(options.elbo, options.particles).loss_and_grads
+        self.losses: list[torch.Tensor] = []
+        self.gradient_maxima: list[torch.Tensor] = []
 
     def set_beta(self, beta: float) -> None:
         self.beta.fill_(beta)
@@ -63,8 +78,42 @@ class TrainingStep:
         with self.pair.active(), pyro.validation_enabled(False):
             yield
 
-    def __call__(self, x: torch.Tensor, *labelled: torch.Tensor) -> float:
-        """−objective summed over the batch ``x`` (nats), after one optimizer step; ``labelled``: a batch of
-        labelled images and their labels when training with labels (M2)."""
-        return self.svi.step(x, self.beta, *labelled)
+    def __call__(self, x: torch.Tensor, *labelled: torch.Tensor) -> torch.Tensor:
+        """−objective summed over the batch ``x`` (nats, 0-dim tensor on the device), after one optimizer step;
+        ``labelled``: a batch of labelled images and their labels when training with labels (M2)."""
+        if not self.compiled:
+            with poutine.trace(param_only=True) as capture:
+                loss = self.loss_and_grads(self.model, self.guide, x, self.beta, *labelled)  # a float: Pyro reads it
+            params = list({site["value"].unconstrained() for site in capture.trace.nodes.values()})
+            self.optimizer(params)
+            if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_max))):
+                raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end
+            loss = torch.tensor(loss, dtype=torch.float64, device=self.beta.device)
+        else:
+            loss, params = self.objective.loss_and_grads(self.model, self.guide, x, self.beta)
+            self.optimizer(params)
+        self.losses.append(loss)
+        self.gradient_maxima.append(self.optimizer.gradient_max)
+        return loss
 
+    def read(self) -> tuple[list[float], int | None]:
+        """The losses of the steps since the last read (nats per batch) and the index among them of the
+        first step whose loss or gradient was not finite (None if all were); one device read."""
+        if not self.losses:
+            return [], None
+        recorded = torch.stack([torch.stack(self.losses).to(torch.float64),
+                                torch.stack(self.gradient_maxima).to(torch.float64)]).cpu()
+        self.losses, self.gradient_maxima = [], []
+        bad = (~recorded.isfinite()).any(0).nonzero()
+        losses = recorded[0].tolist()
+        return losses, (int(bad[0]) if bad.numel() else None)
+
+
+def differentiated(objective):
+    """``loss_and_grads`` of a callable loss, as Pyro's ``SVI`` builds it: the loss, backpropagated, as a float."""
+    def loss_and_grads(*args):
+        loss = objective(*args)
+        if getattr(loss, "requires_grad", False):
+            loss.backward(retain_graph=True)
+        return float(loss)
+    return loss_and_grads

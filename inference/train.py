@@ -1,6 +1,6 @@
 """SVI training of a model/guide pair: one loop for built-in and user definitions.
 
-Each step (:mod:`.step`: Pyro's SVI, :mod:`.optimizer`: Adam refusing non-finite gradients) maximizes
+Each step (:mod:`.step`: an SVI step, :mod:`.optimizer`: Adam recording its largest gradient) maximizes
 the chosen objective (:mod:`.objectives`) with the latent site weighted by β (:mod:`.kl_weight`); the
 loss Pyro reports is −objective summed over the batch, in nats. After every
 epoch the test set is scored at β = 1 (:mod:`.evaluate`) and ``save`` receives a :class:`TrainState`
@@ -36,11 +36,11 @@ from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
 from .kl_weight import beta_at
 from .objectives import analytic_kl_note
-from .optimizer import CheckedAdam, NonFiniteGradient
+from .optimizer import CheckedAdam
 from .options import TrainOptions
 from .pause_points import pause_point
 from .semi_supervised import check_labels_setup, choose_labelled, enumerated_note, labelled_batches
-from .step import TrainingStep
+from .step import NonFiniteStep, TrainingStep
 
 
 @dataclass
@@ -174,27 +174,23 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                     for step in range(state.step, steps_per_epoch):
                         try:
                             extra = () if picks is None else (images[picks[step]], labelled[picks[step]])
-                            loss = training_step(images[batches[step]], *extra)
-                        except NonFiniteGradient:
-                            loss = math.nan
-                        except ValueError as error:  # a user distribution built with validate_args=True meeting NaN
-                            if "found invalid values" not in str(error):
-                                raise
-                            loss = math.nan
-                        if not math.isfinite(loss):
-                            raise Diverged(
-                                f"training diverged at epoch {epoch}, step {step + 1}: the loss or its gradient is "
-                                f"not finite; lower --lr (now {options.lr}) or, for a Gaussian likelihood, raise "
-                                f"--likelihood-scale; the last good checkpoint is kept")
-                        state.partial_loss += loss
+                            training_step(images[batches[step]], *extra)
+                        except (NonFiniteStep, ValueError, RuntimeError) as error:
+                            # a NaN met by a user distribution built with validate_args=True is this step's
+                            # divergence; any other error may follow from an earlier step's: report that one
+                            invalid = isinstance(error, NonFiniteStep) or (
+                                isinstance(error, ValueError) and "found invalid values" in str(error))
+                            _account(training_step, state, epoch, options, failed_step=step if invalid else None)
+                            raise
                         state.step = step + 1
                         bar.update()
                         pause_point("step")
-                        bar.set_postfix_str(f"epoch {epoch} -ELBO/img {loss / len(batches[step]):.2f}", refresh=False)
                         if interrupted.is_set() and state.step < steps_per_epoch:
+                            _account(training_step, state, epoch, options)
                             _snapshot(state, optimizer, epoch_start_rng)
                             _save(save, pair, state)
                             raise Interrupted(state, interrupted.signal)
+                _account(training_step, state, epoch, options)
                 pause_point("evaluate")
                 metrics = elbo_means(pair, test_images)
                 row = {"epoch": epoch, "beta": beta, "train_loss": state.partial_loss / n,
@@ -205,12 +201,31 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                 _snapshot(state, optimizer, data_rng.get_state())
                 _save(save, pair, state)
                 log(_row(row, time.perf_counter() - started))
+                bar.set_postfix_str(f"epoch {epoch} train -obj/img {row['train_loss']:.2f}", refresh=False)
                 if interrupted.is_set():
                     raise Interrupted(state, interrupted.signal)
     finally:
         bar.close()
         restore_sigint()
     return state
+
+
+def _account(training_step: TrainingStep, state: TrainState, epoch: int, options: TrainOptions,
+             failed_step: int | None = None) -> None:
+    """Read the steps' losses from the device (once per epoch, and on an interrupt) into
+    ``state.partial_loss``, in step order; raise :class:`Diverged` at the first step whose loss or
+    gradient was not finite (or at ``failed_step``, a step that raised, when none before it was bad)."""
+    losses, bad = training_step.read()
+    first = state.step - len(losses) + 1            # 1-based index in the epoch of losses[0]
+    if bad is None and failed_step is not None:
+        bad = failed_step + 1 - first
+    if bad is not None:
+        raise Diverged(
+            f"training diverged at epoch {epoch}, step {first + bad}: the loss or its gradient is "
+            f"not finite; lower --lr (now {options.lr}) or, for a Gaussian likelihood, raise "
+            f"--likelihood-scale; the last good checkpoint is kept")
+    for loss in losses:
+        state.partial_loss += loss
 
 
 def _snapshot(state: TrainState, optimizer: pyro.optim.PyroOptim, data_rng_state: torch.Tensor) -> None:

@@ -13,7 +13,7 @@ import torch
 from torch.distributions import kl_divergence
 
 from bayesvae.inference import evidence
-from bayesvae.inference.evidence import WeightAccumulator, estimate_log_evidence
+from bayesvae.inference.evidence import block_jackknife_se, estimate_log_evidence, summarize_log_weights
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
 from bayesvae.models.linear_gaussian import exact_guide, linear_gaussian_pair, random_linear_gaussian
@@ -32,18 +32,29 @@ def exact_kl_to_posterior(model, guide, x):
         return kl_divergence(guide.distribution(x), model.posterior(x))
 
 
-def test_chunked_accumulation_equals_one_log_sum_exp():
+def test_weight_summary_matches_direct_formulas():
     log_w = torch.randn(37, 5, dtype=torch.float64) * 3 - 50   # 37 draws, 5 images, far from 0
-    acc = WeightAccumulator(5)
-    for part in log_w.split(10):
-        acc.add(part)
-    log_px, elbo, se, elbo_se = acc.result()
+    log_px, elbo, se, delta_se, elbo_se, khat = summarize_log_weights(log_w)
     k = log_w.shape[0]
     w = (log_w - log_w.max(0).values).exp()                      # weights up to a per-image factor
     assert torch.allclose(log_px.double(), log_w.logsumexp(0) - math.log(k), atol=1e-5)
     assert torch.allclose(elbo.double(), log_w.mean(0), atol=1e-5)
-    assert torch.allclose(se.double(), w.std(0) / math.sqrt(k) / w.mean(0), rtol=1e-4)   # delta method
+    assert torch.allclose(delta_se.double(), w.std(0) / math.sqrt(k) / w.mean(0), rtol=1e-4)   # delta method
     assert torch.allclose(elbo_se.double(), log_w.std(0) / math.sqrt(k), rtol=1e-4)
+    assert khat.shape == (5,) and bool(torch.isfinite(khat).all())
+
+
+def test_block_jackknife_is_the_leave_one_block_out_formula():
+    log_w = torch.randn(43, 3, dtype=torch.float64) * 4
+    parts = [list(p.tolist()) for p in torch.arange(43).tensor_split(7)]
+    theta = torch.stack([log_w[[i for i in range(43) if i not in part]].logsumexp(0) - math.log(43 - len(part))
+                         for part in parts])
+    expected = (6 / 7 * (theta - theta.mean(0)).square().sum(0)).sqrt()
+    assert torch.allclose(block_jackknife_se(log_w, blocks=7), expected, rtol=1e-10)
+    # one block holding nearly all the weight: still finite, and large
+    log_w[0] = 500.0
+    se = block_jackknife_se(log_w, blocks=7)
+    assert bool(torch.isfinite(se).all()) and bool((se > 10).all())
 
 
 def test_draws_are_streamed_in_chunks(oracle, monkeypatch):

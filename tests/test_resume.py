@@ -29,13 +29,13 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
 def test_mid_epoch_interrupt_resumes_exactly(tmp_path, monkeypatch):
     """Ctrl-C in the middle of an epoch saves a mid-epoch state that resumes to the same end."""
-    import pyro.infer
+    from bayesvae.inference.step import TrainingStep
 
     import bayesvae.inference.train as train_module
 
     straight = bayesvae.fit(out=tmp_path / "straight", epochs=3, **small)
 
-    original_step = pyro.infer.SVI.step
+    original_step = TrainingStep.__call__
     calls = {"n": 0}
 
     def step_then_interrupt(self, *args, **kwargs):
@@ -44,11 +44,11 @@ def test_mid_epoch_interrupt_resumes_exactly(tmp_path, monkeypatch):
             os.kill(os.getpid(), __import__("signal").SIGINT)
         return original_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(pyro.infer.SVI, "step", step_then_interrupt)
+    monkeypatch.setattr(TrainingStep, "__call__", step_then_interrupt)
     with pytest.raises(train_module.Interrupted) as stop:
         bayesvae.fit(out=tmp_path / "cut", epochs=3, **small)
     assert (stop.value.state.epoch, stop.value.state.step) == (1, 5)
-    monkeypatch.setattr(pyro.infer.SVI, "step", original_step)
+    monkeypatch.setattr(TrainingStep, "__call__", original_step)
     resumed = bayesvae.resume(tmp_path / "cut", device="cpu", progress=False, log=lambda _: None)
     a, b = params_of(straight), params_of(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -20,7 +20,7 @@ def checkpoint_bytes(path):
 
 
 def test_interrupted_sweep_continues_with_the_next_run(tmp_path, cli, monkeypatch):
-    import pyro.infer
+    from bayesvae.inference.step import TrainingStep
 
     out = tmp_path / "sweep"
     first = cli("sweep", "--beta", "0.5,1", *tiny, "--out", out)
@@ -29,7 +29,7 @@ def test_interrupted_sweep_continues_with_the_next_run(tmp_path, cli, monkeypatc
             for name in ("normal-beta0.5", "normal-beta1")}
 
     # the full sweep is interrupted (Ctrl-C) in the middle of its third run ...
-    original = pyro.infer.SVI.step
+    original = TrainingStep.__call__
     calls = {"n": 0}
 
     def step_then_interrupt(self, *args, **kwargs):
@@ -38,11 +38,11 @@ def test_interrupted_sweep_continues_with_the_next_run(tmp_path, cli, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pyro.infer.SVI, "step", step_then_interrupt)
+    monkeypatch.setattr(TrainingStep, "__call__", step_then_interrupt)
     cut = cli("sweep", "--beta", "0.5,1,4", *tiny, "--out", out)
     assert cut.code == 130 and "normal-beta4" in cut.err and "same command again" in cut.err
     assert cut.out.count("skipped") == 2
-    monkeypatch.setattr(pyro.infer.SVI, "step", original)
+    monkeypatch.setattr(TrainingStep, "__call__", original)
 
     # ... and the same command finishes it: the first two are skipped untouched, the third resumed
     again = cli("sweep", "--beta", "0.5,1,4", *tiny, "--out", out)
