@@ -70,12 +70,21 @@ def plot_rate_distortion(names: list[str], points: list[RatePoint], path: Path) 
     _save(fig, path)
 
 
-def plot_latent_panels(panels: list[dict], path: Path, title: str) -> None:
+def plot_latent_panels(panels: list[dict], path: Path, title: str, shared: bool = False) -> None:
     """One scatter per run of 2-D coordinates coloured by class.
 
     Each panel dict: ``name``, ``xy`` (N, 2), ``labels`` (N,) or None, ``axes`` (what the axes are),
     optional ``prior_xy`` (draws from p(z) in the same projection, drawn in grey underneath) and ``note``.
+    ``shared``: every panel on the same axis limits (for coordinates in the units of z, e.g. PCA), so a spread
+    that one run has and another lacks is seen, not rescaled away.
     """
+    points = [p[key] for p in panels for key in ("xy", "prior_xy") if p.get(key) is not None and len(p[key])]
+    limits = None
+    if shared and points:
+        stacked = np.concatenate(points)
+        low, high = stacked.min(0), stacked.max(0)
+        pad = 0.05 * np.maximum(high - low, 1e-6)
+        limits = (low - pad, high + pad)
     cols = min(len(panels), 3)
     rows = math.ceil(len(panels) / cols)
     fig = Figure(figsize=(4.2 * cols, 4.0 * rows + 0.8), layout="constrained")
@@ -94,6 +103,9 @@ def plot_latent_panels(panels: list[dict], path: Path, title: str) -> None:
                 handles[c] = ax.scatter(*xy[mask].T, s=4, color=f"C{c % 10}", rasterized=True)
         ax.set_title(f"{panel['name']}\n{panel.get('note', '')}".strip(), fontsize=9)
         ax.set_xlabel(panel["axes"], fontsize=7)
+        if limits is not None:
+            ax.set_xlim(limits[0][0], limits[1][0])
+            ax.set_ylim(limits[0][1], limits[1][1])
         ax.tick_params(labelsize=7)
     if handles:
         fig.legend([handles[c] for c in classes], [str(c) for c in classes], loc="outside lower center",

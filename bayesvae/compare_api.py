@@ -252,7 +252,7 @@ def draw(out: Path, named: list[tuple[str, Run]], extras: list[dict], tsne: bool
                            "labels": None if e["labels"] is None else e["labels"].cpu().numpy(),
                            "note": f"β = {run.config.training.beta:g}, guide {run.config.model.guide}"})
         files.append(out / filename)
-        plot_latent_panels(panels, files[-1], title)
+        plot_latent_panels(panels, files[-1], title, shared=method == "pca")   # PCA keeps the units of z
     if any(e["grouping"] for e in extras):
         files.append(out / "class_grouping.png")
         plot_class_grouping(names, [e["grouping"] for e in extras], files[-1])

@@ -95,8 +95,9 @@ def ae_vae_section(results: ResultSet) -> Section:
             if (folder / "latent.png").is_file():
                 section.add(figure(folder / "latent.png", "latent means by class",
                                    "One panel per run: the posterior means E_q[z | x] of the test images (axes named "
-                                   "under each panel, each panel on its own scale), coloured by class; grey dots are "
-                                   "draws from the prior p(z) in the same coordinates. Labels only colour the points."))
+                                   "under each panel; all panels share their limits, in the units of z), coloured by "
+                                   "class; grey dots are draws from the prior p(z) in the same coordinates. Labels "
+                                   "only colour the points."))
     pictures = []
     for run in results.runs:
         recon = _picture(results, run, "reconstructions.png", "reconstructions.png")
