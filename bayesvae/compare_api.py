@@ -29,7 +29,6 @@ import torch
 from bayesvae.analysis import quantities
 from bayesvae.analysis.compare_report import report_text, write_report
 from bayesvae.analysis.findings.wiring import attach_compare_findings, label_compare_row
-from bayesvae.analysis.latent_space import manifold_grid, prior_draws, project, traversal
 from bayesvae.analysis.discrete_compare import discrete_columns, discrete_rate_distortion, z_pair_of
 from bayesvae.analysis.latent_stats import posterior_moments
 from bayesvae.analysis.probes import class_grouping
@@ -223,53 +222,15 @@ def compare(runs, out: str | Path | None = None, *, k: int = MeasureOptions.k, t
 
 
 def write_folder(out: Path, result: dict, named: list[tuple[str, Run]], extras: list[dict], tsne: bool) -> None:
+    from .compare_pictures import draw
+
     """Draw and write everything into a hidden staging folder, then swap it in for ``out``: the comparison
     folder is complete or absent, never a mix of two comparisons."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out) as staging:
-        files = draw(staging, named, extras, tsne)
+        files = draw(staging, named, extras, tsne)   # compare_pictures: matplotlib loads on use
         result["files"] = [f.name for f in files] + [REPORT, "comparison.csv", "comparison.txt"]
         write_report(staging, result)
-
-
-def draw(out: Path, named: list[tuple[str, Run]], extras: list[dict], tsne: bool) -> list[Path]:
-    """Every picture of the comparison folder (see the module docstring); returns the files written."""
-    from bayesvae.analysis.plots_compare import plot_class_grouping, plot_latent_panels, plot_rate_distortion
-    from bayesvae.analysis.samples import save_grid, save_prior_samples, save_reconstructions
-
-    names = [name for name, _ in named]
-    files = [out / "rate_distortion.png"]
-    plot_rate_distortion(names, [e["point"] for e in extras], files[-1])
-    projections = [("pca", "latent.png", "posterior means E_q[z|x] by class; grey: draws from the prior p(z)")]
-    if tsne:
-        projections.append(("tsne", "latent_tsne.png", "posterior means E_q[z|x] by class, t-SNE"))
-    for method, filename, title in projections:
-        panels = []
-        for (name, run), e in zip(named, extras):
-            draws = prior_draws(run.pair, e["x"]) if method == "pca" else None
-            xy, prior_xy, axes = project(e["means"], method, extra=draws)
-            panels.append({"name": name, "xy": xy, "prior_xy": prior_xy, "axes": axes,
-                           "labels": None if e["labels"] is None else e["labels"].cpu().numpy(),
-                           "note": f"β = {run.config.training.beta:g}, guide {run.config.model.guide}"})
-        files.append(out / filename)
-        plot_latent_panels(panels, files[-1], title, shared=method == "pca")   # PCA keeps the units of z
-    if any(e["grouping"] for e in extras):
-        files.append(out / "class_grouping.png")
-        plot_class_grouping(names, [e["grouping"] for e in extras], files[-1])
-    for (name, run), e in zip(named, extras):
-        stem = name.replace("/", "_")
-        files.append(out / f"{stem}-reconstructions.png")
-        save_reconstructions(run.pair, e["x"], files[-1])
-        files.append(out / f"{stem}-prior-samples.png")
-        save_prior_samples(run.pair, e["x"], files[-1])
-        if e["means"].shape[1] == 2:
-            files.append(out / f"{stem}-manifold.png")
-            save_grid(manifold_grid(run.pair, e["means"], e["x"]), files[-1], nrow=15)
-        else:
-            dims = [int(u) for u in e["activity"].argsort(descending=True)[:min(6, e["means"].shape[1])]]
-            files.append(out / f"{stem}-traversal.png")
-            save_grid(traversal(run.pair, e["means"], e["x"], dims), files[-1], nrow=11)
-    return files
 
 
 __all__ = ["compare", "report_text", "resolve_runs"]
