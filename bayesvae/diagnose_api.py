@@ -24,6 +24,7 @@ from typing import Callable
 from bayesvae.analysis.render import json_safe, write_json
 from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
+from bayesvae.inference.interrupts import deferred_interrupts
 from bayesvae.inference.options import SEED_LIMIT
 from bayesvae.models.checks import check_declared, declare, declared
 from bayesvae.models.errors import BadInput
@@ -183,10 +184,11 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     folder = diagnostics_dir(run, out)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        written = write_plots(part, folder)
-        atomic_write_text(folder / TABLE_NAME, header + "\n\n" + table + "\n")
-        write_json(folder / JSON_NAME, results)
-        findings_file = write_findings(folder, findings)
+        with deferred_interrupts():   # Ctrl-C waits for the whole set: never new plots beside an old table
+            written = write_plots(part, folder)
+            atomic_write_text(folder / TABLE_NAME, header + "\n\n" + table + "\n")
+            write_json(folder / JSON_NAME, results)
+            findings_file = write_findings(folder, findings)
         results["files"] = [str(p) for p in (*written, folder / TABLE_NAME, folder / JSON_NAME, findings_file)]
     log(header + "\n\n" + table)
     if folder is not None:

@@ -28,6 +28,7 @@ import torch
 
 import pyro
 
+from bayesvae.inference.interrupts import deferred_interrupts
 from bayesvae.models.checks import check_declared, declare
 from bayesvae.models.errors import BadInput
 
@@ -166,14 +167,15 @@ def _run_posterior(run, options: "PosteriorOptions", split: str, k: int, seed: i
               "nuts": nuts, "table": rows, "notes": notes, "amortization": gap}
     text = report_text(result, posterior_check.format_posterior_table(rows), amortization)
     result["seconds"] = clock
-    if out_dir is not None:
-        t = time.perf_counter()
-        result["files"] = write_files(out_dir, text, mcmc_idata, guide_idata, draws, q, q_z, indices, labels)
-        clock["files_and_plots"] = time.perf_counter() - t
-    clock["total"] = time.perf_counter() - started
-    clock["total_cpu"] = time.process_time() - cpu_started
-    if out_dir is not None:
-        write_json(Path(out_dir) / FILES["json"], result)
+    with deferred_interrupts():   # Ctrl-C waits for the whole set of part-2 files
+        if out_dir is not None:
+            t = time.perf_counter()
+            result["files"] = write_files(out_dir, text, mcmc_idata, guide_idata, draws, q, q_z, indices, labels)
+            clock["files_and_plots"] = time.perf_counter() - t
+        clock["total"] = time.perf_counter() - started
+        clock["total_cpu"] = time.process_time() - cpu_started
+        if out_dir is not None:
+            write_json(Path(out_dir) / FILES["json"], result)
     log(text)
     written = f"; wrote {out_dir}/ ({', '.join(Path(f).name for f in result['files'])})" if out_dir is not None else ""
     log(f"part 2 took {clock['total']:.1f} s wall, {clock['total_cpu']:.1f} s CPU (NUTS {clock['nuts']:.1f} s, "

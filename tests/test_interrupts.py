@@ -1,0 +1,29 @@
+"""Ctrl-C while diagnose writes its set of files waits for the end of the set (inference/interrupts.py)."""
+
+import signal
+
+import pytest
+
+from bayesvae.inference.interrupts import deferred_interrupts
+
+
+def test_ctrl_c_inside_a_file_set_takes_effect_after_the_last_file():
+    before = signal.getsignal(signal.SIGINT)
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            written.append("plots")
+            signal.raise_signal(signal.SIGINT)    # Ctrl-C between two files
+            written.append("anatomy.json")
+    assert written == ["plots", "anatomy.json"]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_no_signal_no_effect_and_errors_pass_through_with_the_handlers_restored():
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    with deferred_interrupts():
+        pass
+    with pytest.raises(OSError):
+        with deferred_interrupts():
+            raise OSError("disk full")
+    assert {signum: signal.getsignal(signum) for signum in before} == before
