@@ -5,6 +5,7 @@ The kill and Ctrl-C tests start the real ``bayesvae train`` command as a subproc
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -248,5 +249,7 @@ def test_ctrl_c_outside_training_exits_130_with_one_line_and_no_leftovers(case, 
     after = sorted(p.name for p in root.iterdir() if p.name != f"paused-{point}")
     new = set(after) - set(before)
     assert new <= {"diag"} and not [p for p in root.rglob("*.tmp-*")], (new, list(root.rglob("*.tmp-*")))
-    if "diag" in new:  # files finished before the interrupt are complete; the one being written is not there
-        assert not (root / "diag" / "anatomy.txt").exists()
+    if "diag" in new:  # Ctrl-C waited for the end of diagnose's file set: the whole set is there, each file whole
+        names = {p.name for p in (root / "diag").iterdir()}
+        assert {"anatomy.txt", "anatomy.json", "findings.json", "kl_per_dimension.png"} <= names, names
+        assert json.loads((root / "diag" / "anatomy.json").read_text())["n_images"] == 20
