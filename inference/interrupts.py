@@ -3,8 +3,8 @@
 A command that writes several files (diagnose: a table, its JSON, findings and plots) must not be stopped
 between two of them, or the folder mixes new files with old ones. Writing them takes a second or two, so
 the signal waits for the end of the set instead. Written by hand: neither the standard library nor the
-project's dependencies defer signals around a block; training has its own flag (:mod:`.train`), which the
-loop polls between steps.
+project's dependencies defer signals around a block. Training routes the same two signals
+(:func:`route_interrupts`) to a flag that its loop polls between steps (:mod:`.train`).
 """
 
 from __future__ import annotations
@@ -12,24 +12,29 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+def route_interrupts(handler: Callable[[int, object], None]) -> Callable[[], None]:
+    """Send SIGINT and SIGTERM to ``handler(signum, frame)``; returns what puts the previous handlers back.
+    Signals can only be handled in the main thread: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {signum: signal.signal(signum, handler) for signum in HELD}
+    return lambda: [signal.signal(signum, old) for signum, old in previous.items()]
 
 
 @contextmanager
 def deferred_interrupts() -> Iterator[None]:
     """Run the block with SIGINT/SIGTERM held; afterwards, the first one received takes effect (Ctrl-C as
     KeyboardInterrupt, SIGTERM through its previous handler). Outside the main thread: no change."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     received: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, _frame: received.append(signum)) for signum in HELD}
+    restore = route_interrupts(lambda signum, _frame: received.append(signum))
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore()
     if received:
         signal.raise_signal(received[0])   # the handler that was in force now (Python's: KeyboardInterrupt)

@@ -34,6 +34,7 @@ from bayesvae.models.sites import OBSERVED
 from .batches import TrainingImages, binarize, evaluation_images, shuffled_batches
 from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
+from .interrupts import route_interrupts
 from .kl_weight import beta_at
 from .objectives import analytic_kl_note
 from .optimizer import CheckedAdam
@@ -108,15 +109,12 @@ def _install_sigint_flag() -> tuple[threading.Event, Callable[[], None]]:
     """Ctrl-C (SIGINT) and SIGTERM set the flag (its ``signal`` says which); the loop saves and stops."""
     flag = threading.Event()
     flag.signal = signal.SIGINT
-    if threading.current_thread() is not threading.main_thread():
-        return flag, lambda: None
 
     def deferred(signum, _frame):
         flag.signal = signum
         flag.set()
 
-    previous = {signum: signal.signal(signum, deferred) for signum in (signal.SIGINT, signal.SIGTERM)}
-    return flag, lambda: [signal.signal(signum, handler) for signum, handler in previous.items()]
+    return flag, route_interrupts(deferred)
 
 
 def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
