@@ -86,6 +86,13 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> lis
     return list(order.split(batch_size))
 
 
+def rank_share(indices: torch.Tensor, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """The part of one global batch that process ``rank`` of ``world`` trains on: contiguous, disjoint,
+    sizes differing by at most one (``tensor_split``). Every rank draws the same global batches from the
+    same data generator, so the union over ranks of each step's shares is the single-process batch."""
+    return indices.tensor_split(world)[rank] if world > 1 else indices
+
+
 def chunks(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
     """Consecutive slices of ``x`` along its first dimension, at most ``size`` long."""
     yield from x.split(size)
