@@ -64,7 +64,15 @@ def _group_dims(latent: dict, active: bool) -> list[int]:
     return [r["dim"] for r in latent.get("per_dimension", []) if r["active"] == active]
 
 
-def _latent_clauses(results: dict, kl: float | None) -> list[str]:
+def _pull(beta: float | None) -> str:
+    """What pulled each q(z|x) toward p(z) in this run's objective."""
+    if beta == 0:
+        return "This run was trained with β = 0, so the KL was not in its objective and nothing pulled q(z|x) toward p(z)"
+    weight = "" if beta is None or beta == 1 else f" (weighted by β = {beta:g})"
+    return f"Per image the KL{weight} pulls q(z|x) toward p(z)"
+
+
+def _latent_clauses(results: dict, kl: float | None, beta: float | None = None) -> list[str]:
     latent = results["latent"]
     active, inactive = latent["summary"]["active"], latent["summary"]["inactive"]
     d = latent["latent_dim"]
@@ -74,12 +82,13 @@ def _latent_clauses(results: dict, kl: float | None) -> list[str]:
         head = (f"No latent dimension is active: E_q[z|x] barely varies over images (spread {spread:.3f}), so "
                 f"q(z|x) does not depend on x")
         if kl is not None and kl < T.KL_COLLAPSED_NATS:
+            pulled = ("though with β = 0 nothing in the objective pulled it there" if beta == 0 else
+                      "here the KL did pull every q(z|x) to p(z)")
             return [head + f", and each q(z|x) is the prior ({_width(inactive['mean_std'], prior_std)}; KL "
-                    f"{kl:.2f} nats): here the KL did pull every q(z|x) to p(z), and the model does not use z "
-                    f"(posterior collapse)"]
+                    f"{kl:.2f} nats): {pulled}, and the model does not use z (posterior collapse)"]
         kl_text = f"KL {kl:.2f} nats" if kl is not None else "KL not measured"
         return [head + f"; yet each q(z|x) is not the prior ({_width(inactive['mean_std'], prior_std)}; {kl_text}): "
-                f"the KL did not pull it to p(z), and it buys no information about x"]
+                f"{'nothing' if beta == 0 else 'the KL did not'} pull it to p(z), and it buys no information about x"]
     parts = []
     a_std = _prior_std(results, _group_dims(latent, True))
     parts.append(f"in the {active['dims']} active dimension{'s' if active['dims'] != 1 else ''} of {d} each q(z|x) "
@@ -98,7 +107,7 @@ def _latent_clauses(results: dict, kl: float | None) -> list[str]:
             parts.append(f"the {inactive['dims']} inactive one{'s' if inactive['dims'] != 1 else ''} do not depend on x "
                          f"but are not at the prior either ({_width(inactive['mean_std'], i_std)}{kl_text}, paid for "
                          f"no information)")
-    return ["Per image the KL pulls q(z|x) toward p(z), but " + "; ".join(parts)]
+    return [_pull(beta) + ", but " + "; ".join(parts)]
 
 
 def _surgery_clause(surgery: dict) -> str | None:
@@ -122,12 +131,17 @@ def _surgery_clause(surgery: dict) -> str | None:
             f"is the marginal KL {marginal:.2f} nats: the aggregate q(z) does not match p(z).")
 
 
-def kl_answer(results: dict) -> str:
-    """One paragraph answering "does the KL force every q(z|x) to the prior?", true for the measured numbers."""
+def kl_answer(results: dict, beta: float | None = None) -> str:
+    """One paragraph answering "does the KL force every q(z|x) to the prior?", true for the measured numbers
+    and for the KL weight ``beta`` the run was trained with (None: not known, no clause depends on it)."""
     latent = results["latent"]
     if latent["point_mass"]:
-        return ("The guide is a point mass: there is no KL term; the codes' spread over images is in the "
-                "per-dimension table (the prior only enters through log p(z) at the code).")
+        prior = ("with β = 0 the prior is not in the objective at all" if beta == 0 else
+                 "the prior only enters through log p(z) at the code" if beta is None else
+                 f"the prior enters only as β·log p(z) at the code (β = {beta:g}), which pulls the codes toward "
+                 f"its densest region without comparing any distribution with it")
+        return ("The guide is a point mass: there is no KL term, since q(z|x) has no density to compare with p(z); "
+                f"{prior}. The codes' spread over images is in the per-dimension table.")
     kl = (results.get("anatomy") or {}).get("kl", {}).get("value")
     kl = kl if kl is not None else latent.get("kl_total")
     pixels = results.get("pixels")
@@ -135,7 +149,7 @@ def kl_answer(results: dict) -> str:
         return (f"The KL to the prior is {kl:,.0f} nats per image, more than an 8-bit image of {pixels} pixels holds "
                 f"({T.KL_NATS_PER_PIXEL_MAX * pixels:.0f} nats): the encoder has diverged, and no statement about what "
                 f"the KL does to q(z|x) would describe the data.")
-    sentences = _latent_clauses(results, kl)
+    sentences = _latent_clauses(results, kl, beta)
     surgery = _surgery_clause(results.get("surgery"))
     text = sentences[0] + "."
     return text + (" " + surgery if surgery else "")

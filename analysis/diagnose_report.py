@@ -54,9 +54,11 @@ def _skipped(error: BadInput) -> dict:
 
 
 def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000,
-            anatomy_samples: int = quantities.ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0) -> Part1:
+            anatomy_samples: int = quantities.ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0,
+            beta: float | None = None) -> Part1:
     """Run every part-1 measurement on the images ``x`` (see module docstring); each quantity's draws start
-    from ``seed`` (:mod:`.quantities`), so compare and the sweep summary print the same values."""
+    from ``seed`` (:mod:`.quantities`), so compare and the sweep summary print the same values. ``beta``:
+    the KL weight the pair was trained with, for the answer sentence (None: not known)."""
     if x.shape[0] < 2:
         raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
     site = discrete_site_of(pair, x)
@@ -87,7 +89,7 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
     except BadInput as error:
         results["surgery"] = _skipped(error)
     results["table"] = table_rows(results)
-    results["answer"] = kl_answer(results)
+    results["answer"] = answers.kl_answer(results, beta)
     return Part1(results, moments.means, moments.stds, samples, prior, labels, estimate)
 
 
@@ -169,11 +171,6 @@ def _surgery_rows(surgery: dict) -> list[dict]:
         _row(quantities[2], surgery["marginal_kl"], surgery["marginal_kl_se"],
              f"log q(z) exact over all {surgery['n_images']} encodings, {surgery['seconds']:.1f} s"),
     ]
-
-
-def kl_answer(results: dict) -> str:
-    """One paragraph answering "does the KL force every q(z|x) to the prior?" (:func:`.answers.kl_answer`)."""
-    return answers.kl_answer(results)
 
 
 def _number(value, se=None) -> tuple[str, str]:

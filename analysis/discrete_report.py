@@ -58,12 +58,15 @@ def enumerated_anatomy(pair: Pair, x: torch.Tensor, site: str, num_samples: int 
 
 
 def measure_any(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000,
-                anatomy_samples: int = ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0) -> Part1:
+                anatomy_samples: int = ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0,
+                beta: float | None = None) -> Part1:
     """Part 1 of ``diagnose`` for any pair: :func:`measure_discrete` when it has a discrete site, else
-    :func:`.diagnose_report.measure`; the draws start from ``seed`` either way."""
+    :func:`.diagnose_report.measure` (``beta``: the training KL weight, for its answer sentence); the
+    draws start from ``seed`` either way."""
     site = discrete_site_of(pair, x) if x.shape[0] >= 2 else None
     if site is None:
-        return measure(pair, x, labels, k=k, anatomy_samples=anatomy_samples, progress=progress, seed=seed)
+        return measure(pair, x, labels, k=k, anatomy_samples=anatomy_samples, progress=progress, seed=seed,
+                       beta=beta)
     pyro.set_rng_seed(seed)
     return measure_discrete(pair, x, site, labels, k=k, anatomy_samples=anatomy_samples, progress=progress)
 

@@ -170,7 +170,7 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     x, labels = run.images(split, max_images)
-    part = measure(run.pair, x, labels, k=k, progress=progress, seed=seed)
+    part = measure(run.pair, x, labels, k=k, progress=progress, seed=seed, beta=run.config.training.beta)
     results = part.results
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,

@@ -63,3 +63,18 @@ def test_point_mass_and_exploded_kl():
     exploded = with_prior(latent(0, kl=7.7e7, mi=0.0))
     text = kl_answer(exploded)
     assert "diverged" in text and "77,000,000" in text and "far from" not in text and "sit at" not in text
+
+
+def test_beta_zero_never_says_the_kl_pulled_anything():
+    healthy = with_prior(latent(16, kl=4.3, mi=3.7))
+    text = kl_answer(healthy, beta=0.0)
+    assert "β = 0" in text and "not in its objective" in text and "the KL pulls" not in text
+    weighted = kl_answer(healthy, beta=4.0)
+    assert "the KL (weighted by β = 4) pulls q(z|x) toward p(z)" in weighted
+    assert "weighted by" not in kl_answer(healthy, beta=1.0)
+    collapsed = kl_answer(with_prior(latent(0, kl=0.0, mi=0.0)), beta=0.0)
+    assert "did pull" not in collapsed and "nothing in the objective pulled it there" in collapsed
+    point = with_prior(latent(16))
+    point["latent"]["point_mass"] = True
+    assert "not in the objective at all" in kl_answer(point, beta=0.0)
+    assert "β·log p(z) at the code (β = 2)" in kl_answer(point, beta=2.0)

@@ -8,84 +8,24 @@ from .html import Section, each_run, figure, para, table
 from .inputs import ResultSet, RunResults, finite
 from .numbers import num, percent
 
-AT_PRIOR_KL = 0.01   # nats per dimension: below it q_u(z_u|x) and p_u(z_u) are practically the same distribution
-
 
 def prior_std(run: RunResults) -> list[float] | None:
-    """The prior's std per latent dimension, read from the trained prior (built-in definitions only: a user
-    script is never run by the report); None when it cannot be read."""
-    if run.config.get("code"):
-        return None
-    try:
-        import torch
-
-        from bayesvae.analysis.samples import prior_trace
-        from bayesvae.run import load_run
-
-        trained = load_run(run.path, device="cpu")
-        like = torch.zeros(1, *run.config["image_shape"])
-        prior = prior_trace(trained.pair, like, 1).nodes["z"]["fn"]
-        return [float(s) for s in prior.stddev.detach().reshape(-1, prior.event_shape[-1])[0]]
-    except Exception:  # noqa: BLE001 - a prior without a std (or an unreadable run) simply shows none
-        return None
+    """The prior's std per latent dimension as diagnose read it from the prior (``anatomy.json``'s
+    ``prior.std_per_dim``; a user's prior too, since diagnose ran it); None when not recorded."""
+    return (run.anatomy.get("prior") or {}).get("std_per_dim") or None
 
 
-def kl_answer(run: RunResults, stds: list[float] | None) -> str:
-    """Does the KL force every q(z|x) to the prior? Answered from the per-dimension KL, the posterior stds
-    and the spread of the means — true for collapsed, healthy, point-mass and exploded runs alike."""
-    a = run.anatomy
-    latent, surgery = a.get("latent", {}), a.get("surgery", {})
-    d, active = latent.get("latent_dim"), latent.get("active_units", 0)
-    if run.point_mass:
-        weight = ("the prior is not in the objective at all (β = 0)" if run.beta == 0 else
-                  f"the prior enters only as β·log p(z) at the code (β = {run.beta:g}), which pulls the codes "
-                  f"toward the prior's densest region without comparing any distribution with it")
-        spread = num(((latent.get("summary") or {}).get("active") or {}).get("std_of_means"))
-        codes = (f"The codes spread {spread} across images in the {active} active dimension(s)." if active else
-                 "No dimension is active: the codes hardly change from image to image.")
-        return (f"There is no KL term to force anything: this guide is a point mass, so q(z | x) has no density to "
-                f"compare with p(z); {weight}. {codes}")
-    per_dim = latent.get("per_dimension", [])
-    kl = finite(a.get("anatomy", {}).get("kl", {}).get("value"))
-    at_prior = [row for row in per_dim if finite(row.get("kl")) is not None and row["kl"] < AT_PRIOR_KL]
-    if active == 0 and kl is not None and d and kl < AT_PRIOR_KL * d:
-        return (f"Here, in effect, yes: no dimension is active and the average KL is {num(kl, 3)} nats per image "
-                f"(under {AT_PRIOR_KL} per dimension), so every q(z | x) is practically the prior itself and the code "
-                f"carries no information about the image — posterior collapse. The decoder gets practically the same "
-                f"code distribution for every image.")
-    if active == 0:
-        return (f"No dimension is active (the posterior means hardly move from image to image), yet the average KL is "
-                f"{num(kl)} nats per image: every q(z | x) differs from the prior in nearly the same way (its centre "
-                f"or width), which tells nothing about the image. So q(z | x) is not N(0, 1), and not informative "
-                f"either.")
-    act = (latent.get("summary") or {}).get("active") or {}
-    prior_part = ""
-    if stds:
-        ratio = finite(act.get("mean_std"))
-        mean_prior = sum(stds[row["dim"]] for row in per_dim if row.get("active")) / max(active, 1)
-        if ratio is not None and mean_prior:
-            ratio /= mean_prior
-            prior_part = (f" — {ratio:.2f} times the prior's own std ({mean_prior:.2f}), so each posterior is "
-                          f"{'narrower than' if ratio < 0.9 else 'wider than' if ratio > 1.1 else 'about as wide as'}"
-                          f" the prior")
-    if run.beta == 0:
-        charge = (f"No. This run was trained with β = 0, so the KL (measured here: {num(kl)} nats per image) was not in "
-                  f"its objective: nothing pulled q(z | x) toward p(z)")
-    else:
-        weighted = f"{num(kl)} nats" if run.beta == 1 else f"β × {num(kl)} nats (β = {run.beta:g})"
-        charge = (f"No. The KL term compares each q(z | x) with p(z) one image at a time and charges {weighted} per image "
-                  f"for the difference, but the likelihood pays for information about x")
-    answer = (f"{charge}: in the {active} active dimension(s) of {d} the posterior std averages "
-              f"{num(act.get('mean_std'))}{prior_part}, and the posterior means move across images by "
-              f"{num(act.get('std_of_means'))}.")
-    if at_prior:
-        answer += (f" In {len(at_prior)} dimension(s) the KL is below {AT_PRIOR_KL} nats: there q(z | x) is practically "
-                   f"the prior, whatever the image.")
-    marginal = finite(surgery.get("marginal_kl"))
-    if marginal is not None:
-        answer += (f" What the prior constrains overall is the aggregate posterior q(z) = (1/N) Σ_n q(z | x_n): its "
-                   f"KL to p(z) is {num(marginal)} nats.")
-    return answer
+def kl_answer(run: RunResults) -> str:
+    """Does the KL force every q(z|x) to the prior? The answer diagnose wrote from this run's numbers and β
+    (:func:`bayesvae.analysis.answers.kl_answer`, tested on collapsed, exploded, point-mass and β = 0 runs):
+    one generator, so the report and ``diagnose`` cannot say different things."""
+    site = run.anatomy.get("discrete_site")
+    if site:  # diagnose's answer there is about the class (class_answer), not this question
+        return (f"With the discrete latent {site!r} the KL term has two parts: KL(q({site}|x) ‖ p({site})) for the class "
+                f"and, per class, KL(q(z|x,{site}) ‖ p(z|{site})) for z. The table below measures z given the most "
+                f"probable class. {run.anatomy.get('answer') or ''}").strip()
+    answer = run.anatomy.get("answer")
+    return answer or "Not answered: this run's diagnostics hold no answer sentence (run bayesvae diagnose again)."
 
 
 def _surgery(run: RunResults) -> str:
@@ -112,7 +52,7 @@ def _dimension_table(run: RunResults, stds: list[float] | None) -> str:
     for row in sorted(latent.get("per_dimension", []), key=lambda r: order.get(r["dim"], r["dim"])):
         rows.append([f"z{row['dim']}", num(row.get("kl"), 3), f"{row.get('activity', 0):.3g}",
                      "yes" if row.get("active") else "no", num(row.get("mean_std")), num(row.get("std_of_means")),
-                     num(stds[row["dim"]]) if stds else "not read"])
+                     num(stds[row["dim"]]) if stds and row["dim"] < len(stds) else "not recorded"])
     return table(["dimension", "KL, nats/image", "activity Var_x E_q[z_u|x]", "active (> 0.01)",
                   "posterior std (mean over images)", "spread of posterior means", "prior std"], rows)
 
@@ -154,8 +94,8 @@ def kl_section(results: ResultSet) -> Section:
 
 def _run_parts(run: RunResults) -> list[str]:
     stds = prior_std(run)
-    parts = [para("Does the KL force every q(z|x) to N(0, 1)? " + kl_answer(run, stds)), _surgery(run),
+    parts = [para("Does the KL force every q(z|x) to N(0, 1)? " + kl_answer(run)), _surgery(run),
              _dimension_table(run, stds), *_figures(run)]
     if stds is None:
-        parts.append(para("Prior std: not read (the report never runs a user's script)."))
+        parts.append(para("Prior std: not recorded in this run's diagnostics (run bayesvae diagnose again)."))
     return parts
