@@ -12,9 +12,11 @@ import difflib
 import errno
 import importlib
 import os
+import signal
 import sys
 import warnings
 
+from bayesvae.inference.interrupts import Terminated, terminate_by_exception
 from bayesvae.models.errors import BadInput
 from bayesvae.models.user_code import user_code_error
 
@@ -81,12 +83,16 @@ def fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor", category=FutureWarning)
     args = None
+    restore_sigterm = terminate_by_exception()
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:  # outside training (imports, data loading, diagnose, compare): nothing half-made
         sys.stderr.write("bayesvae: interrupted; nothing was half-written\n")
         return 130
+    except Terminated:  # the same for SIGTERM (training saves and reports its own)
+        sys.stderr.write("bayesvae: terminated (SIGTERM); nothing was half-written\n")
+        return 128 + signal.SIGTERM
     except BadInput as error:
         return fail(" ".join(str(error).split()))
     except OSError as error:  # the file system refused: say which file and why, in one line
@@ -99,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         if (in_user_code := user_code_error(error)) is None:
             raise
         return fail(str(in_user_code))
+    finally:
+        restore_sigterm()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,24 @@ from typing import Callable, Iterator
 HELD = (signal.SIGINT, signal.SIGTERM)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived outside training: raised like Ctrl-C's KeyboardInterrupt (a BaseException, so no
+    ``except Exception`` swallows it) so that every clean-up runs (staged folders and temporaries are
+    removed) instead of the process ending where it stood."""
+
+
+def terminate_by_exception() -> Callable[[], None]:
+    """Make SIGTERM raise :class:`Terminated` (the command line's default; training and deferred blocks
+    route it elsewhere while they run); returns what puts the previous handler back."""
+    def raise_terminated(_signum, _frame):
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def route_interrupts(handler: Callable[[int, object], None]) -> Callable[[], None]:
     """Send SIGINT and SIGTERM to ``handler(signum, frame)``; returns what puts the previous handlers back.
     Signals can only be handled in the main thread: elsewhere nothing changes."""
@@ -29,7 +47,8 @@ def route_interrupts(handler: Callable[[int, object], None]) -> Callable[[], Non
 @contextmanager
 def deferred_interrupts() -> Iterator[None]:
     """Run the block with SIGINT/SIGTERM held; afterwards, the first one received takes effect (Ctrl-C as
-    KeyboardInterrupt, SIGTERM through its previous handler). Outside the main thread: no change."""
+    KeyboardInterrupt, SIGTERM through its previous handler: on the command line :class:`Terminated`).
+    Outside the main thread: no change."""
     received: list[int] = []
     restore = route_interrupts(lambda signum, _frame: received.append(signum))
     try:

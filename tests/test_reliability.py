@@ -235,17 +235,23 @@ INTERRUPT_POINTS = {  # command -> where Ctrl-C arrives (pause points, so always
 }
 
 
+STOPS = {signal.SIGINT: (130, "bayesvae: interrupted; nothing was half-written"),
+         signal.SIGTERM: (143, "bayesvae: terminated (SIGTERM); nothing was half-written")}
+
+
+@pytest.mark.parametrize("signum", sorted(STOPS))
 @pytest.mark.parametrize("case", sorted(INTERRUPT_POINTS))
-def test_ctrl_c_outside_training_exits_130_with_one_line_and_no_leftovers(case, workspace):
+def test_ctrl_c_or_sigterm_outside_training_exits_with_one_line_and_no_leftovers(case, signum, workspace):
     root, args, env, reference = workspace
     make_args, point = INTERRUPT_POINTS[case]
     before = sorted(p.name for p in root.iterdir())
     proc = start_paused(command() + make_args(root, reference, args), env, point, root / f"paused-{point}")
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines() == ["bayesvae: interrupted; nothing was half-written"], err
+    code, line = STOPS[signum]
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == [line], err
     after = sorted(p.name for p in root.iterdir() if p.name != f"paused-{point}")
     new = set(after) - set(before)
     assert new <= {"diag"} and not [p for p in root.rglob("*.tmp-*")], (new, list(root.rglob("*.tmp-*")))
