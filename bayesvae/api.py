@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from bayesvae.analysis.findings import render_findings, train_findings
 from bayesvae.analysis.findings.wiring import FILE as FINDINGS_FILE
 from bayesvae.analysis.findings.wiring import LiveWarnings, config_dict, write_findings
+from bayesvae.inference.image_source import count, head
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.resources import check_training_memory
@@ -35,6 +36,7 @@ from .checks import check_out_folder, resolve_device
 from .config import CODE_DIR, DataSpec, RunConfig, read_config
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
+from .data.torchvision_sets import TORCHVISION_SETS
 from .options import check_keywords
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
                   pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
@@ -42,7 +44,8 @@ from .settings import default_run_dir, resolve
 
 _MODEL_KEYS = set(declared(ModelSpec)) - {"model", "guide"}   # model/guide are fit's own arguments
 _TRAIN_KEYS = set(declared(TrainOptions))
-OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS))
+_DATA_KEYS = set(declared(DataSpec))   # stream, image_size, workers
+OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS))
 
 
 class _NewRunDir:
@@ -115,7 +118,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     there (``NEW_RUN_DIR``: a new folder under runs/, named as the command line names it) and can be resumed.
     """
     log = log or print
-    check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS)
+    check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS)
     model_ref, model_fn = _definition(model, "model")
     guide_ref, guide_fn = _definition(guide, "guide")
     in_memory = model_fn is not None or guide_fn is not None
@@ -132,18 +135,20 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
         check_out_folder(out)
         check_new_run_target(Path(out), force)  # before the (slow) work, so a bad --out fails at once
 
-    dataset = data if isinstance(data, Dataset) else load_dataset(str(data), data_dir, download)
+    reading = DataSpec(**{k: v for k, v in options.items() if k in _DATA_KEYS})  # checked before slow work
+    dataset = data if isinstance(data, Dataset) else load_dataset(
+        str(data), data_dir, download, stream=reading.stream, image_size=reading.image_size, workers=reading.workers)
     if dataset.note:
         log(f"note: {dataset.note}")
     dataset.to(device)
-    data_spec = _data_spec(data, dataset, data_dir, saved=out is not None)
+    data_spec = _data_spec(data, dataset, data_dir, saved=out is not None, reading=reading)
 
     check_training_memory(spec, dataset.image_shape, checked, device)  # before building: "needs about 36 TiB"
     if in_memory:
         pair = _in_memory_pair(spec, dataset.image_shape, device, model_fn, guide_fn, seed)
     else:
         pair = build_run_pair(spec, dataset.image_shape, seed, None, device)
-    spec, training = resolve(spec, training, pair, dataset.train_x)
+    spec, training = resolve(spec, training, pair, head(dataset.train_x, 4))
     for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training, dataset.train_y):
         log(note)
 
@@ -160,18 +165,20 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
         return _train_run(run, TrainState(), progress, log)
 
 
-def _data_spec(data, dataset: Dataset, data_dir: str | None, saved: bool) -> DataSpec:
-    """Where a later ``load_run`` finds the data again: names stay names, paths become absolute."""
+def _data_spec(data, dataset: Dataset, data_dir: str | None, saved: bool, reading: DataSpec) -> DataSpec:
+    """Where (and how: ``reading``'s stream, image size, workers) a later ``load_run`` finds the data again:
+    names stay names, paths become absolute."""
+    how = {"stream": reading.stream, "image_size": reading.image_size, "workers": reading.workers}
     if isinstance(data, Dataset):
         if saved and dataset.name not in NAMED:
             raise BadInput("a run saved to disk needs data it can load again: save the images to a .npz file "
                            "(arrays 'images', 'labels') and pass its path")
         return DataSpec(dataset.name)
     name = str(data)
-    if name in MNIST_LIKE:
-        return DataSpec(name, str(Path(data_dir or "data").resolve()))
+    if name in MNIST_LIKE or name in TORCHVISION_SETS:
+        return DataSpec(name, str(Path(data_dir or "data").resolve()), **how)
     path = Path(name)
-    return DataSpec(str(path.resolve()) if path.suffix == ".npz" or path.is_dir() else name)
+    return DataSpec(str(path.resolve()) if path.suffix in (".npz", ".npy") or path.is_dir() else name, **how)
 
 
 def _in_memory_pair(spec: ModelSpec, image_shape, device: str, model_fn, guide_fn, seed: int) -> Pair:
@@ -209,7 +216,7 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
         else:
             log(f"{path}: all {run.config.training.epochs} epochs are done; pass --epochs N to train longer")
         return run
-    check_resume_step(run.state, run.data.train_x.shape[0], run.config.training.batch_size, path)
+    check_resume_step(run.state, count(run.data.train_x), run.config.training.batch_size, path)
     check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training, run.data.train_y)
     if changed:
         write_config(run.path, run.config)

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from bayesvae.inference.options import TrainOptions
 from bayesvae.models.build import ModelSpec
+from bayesvae.models.checks import check_declared, declare
 from bayesvae.models.errors import BadInput
 
 VERSION = 1
@@ -21,12 +22,22 @@ CODE_DIR = "code"
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which data set: a name in ``bayesvae.data.NAMED``, a .npz path or an image folder."""
+    """Which data set: a name in ``bayesvae.data.NAMED``, a .npz/.npy path or an image folder, and how it is
+    read. All of it is saved in config.json, so ``diagnose``, ``compare``, ``report`` and ``--resume`` reopen
+    the run's data as it was trained on (``workers`` changes no number, only how fast batches arrive)."""
 
     dataset: str = "digits"
     data_dir: str | None = None
+    stream: bool = declare(False, "read an image folder batch by batch with DataLoader workers instead of into "
+                           "memory (RGB kept; cifar10, celeba and .npy arrays are always streamed)", kind="switch")
+    image_size: int | None = declare(None, "resize streamed images: shorter side to S, centre crop S×S "
+                                     "(torchvision)", kind="whole", low=1, optional=True, metavar="S")
+    workers: int | None = declare(None, "DataLoader worker processes reading streamed data (default: 2; "
+                                  "0: read in the training process)", kind="whole", low=0, optional=True,
+                                  metavar="N")
 
     def __post_init__(self):
+        check_declared(self)
         if not isinstance(self.dataset, str) or not self.dataset:
             raise BadInput(f"--dataset must be a name or a path, got {self.dataset!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
@@ -46,7 +57,8 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps({
             "bayesvae_config": VERSION,
-            "data": {"dataset": self.data.dataset, "data_dir": self.data.data_dir},
+            "data": {"dataset": self.data.dataset, "data_dir": self.data.data_dir, "stream": self.data.stream,
+                     "image_size": self.data.image_size, "workers": self.data.workers},
             "model": self.model.to_dict(),
             "training": self.training.to_dict(),
             "image_shape": list(self.image_shape),

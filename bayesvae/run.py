@@ -28,6 +28,7 @@ import pyro
 
 from bayesvae.analysis.samples import save_prior_samples, save_reconstructions
 from bayesvae.inference.batches import evaluation_images
+from bayesvae.inference.image_source import is_streamed
 from bayesvae.inference.checkpoint import load_checkpoint, save_checkpoint
 from bayesvae.inference.files import (atomic_dir, atomic_write_bytes, atomic_write_text,
                                       remove_stale_temporaries)
@@ -88,17 +89,25 @@ class Run(NotebookViews):
         """The run's data set, loaded on first use, on the run's device."""
         if self._dataset is None:
             spec = self.config.data
-            self._dataset = load_dataset(spec.dataset, spec.data_dir, download=False).to(self.device)
+            self._dataset = load_dataset(spec.dataset, spec.data_dir, download=False, stream=spec.stream,
+                                         image_size=spec.image_size, workers=spec.workers).to(self.device)
             if self._dataset.image_shape != self.config.image_shape:
                 raise BadInput(f"data set {spec.dataset} now has images of shape {self._dataset.image_shape}, "
                                f"the run was trained on {self.config.image_shape}")
         return self._dataset
 
     def images(self, split: str = "test", max_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The images diagnostics score (fixed binarization when training binarized) and their labels."""
+        """The images diagnostics score (fixed binarization when training binarized) and their labels, in memory.
+
+        For streamed data the first ``max_images`` (all) of the split are read into memory, binarized as the
+        per-epoch evaluation binarizes them (:mod:`bayesvae.data.streaming`): every diagnostic then works on
+        tensors; the test split is small, and a split that does not fit is refused with one line."""
         x, y = self.data.split(split)
+        y = None if y is None or max_images is None else y[:max_images]
+        if is_streamed(x):
+            return x.evaluation(self.config.training.binarize).load(max_images), y
         if max_images is not None:
-            x, y = x[:max_images], (None if y is None else y[:max_images])
+            x = x[:max_images]
         return evaluation_images(x, self.config.training.binarize), y
 
 

@@ -31,9 +31,10 @@ from bayesvae.models.pair import Pair
 from bayesvae.models.protocol import check_pair
 from bayesvae.models.sites import OBSERVED
 
-from .batches import TrainingImages, binarize, evaluation_images, shuffled_batches
+from .batches import binarize
 from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
+from .image_source import count, head, is_streamed, test_source, training_source
 from .interrupts import route_interrupts
 from .kl_weight import beta_at
 from .objectives import analytic_kl_note
@@ -79,27 +80,35 @@ class Diverged(BadInput):
     """The loss or a gradient became NaN or infinite; the last good checkpoint was left as it was."""
 
 
-def check_training_setup(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
+def check_training_setup(pair: Pair, train_x, test_x, options: TrainOptions,
                          train_labels: torch.Tensor | None = None) -> list[str]:
     """All checks that need data, before anything is written; returns notes to print.
 
-    The pair follows the protocol on a small batch (this also creates its parameters), the batch size
-    fits the data, and every training/test image lies in the likelihood's support.
+    ``train_x``/``test_x``: image tensors or streamed data sets (:mod:`.image_source`). The pair follows the
+    protocol on a small batch (this also creates its parameters), the batch size fits the data, and the
+    images lie in the likelihood's support (every image in memory; the first 256 of each split of streamed
+    data, whose readers give grey levels in [0, 1] by construction).
     """
-    if options.batch_size > train_x.shape[0]:
-        raise BadInput(f"--batch-size {options.batch_size} is larger than the {train_x.shape[0]} training images")
-    generator = torch.Generator(device=train_x.device).manual_seed(options.seed)
-    sample = train_x[:4] if options.binarize == "none" else binarize(train_x[:4], generator)
+    n = count(train_x)
+    if options.batch_size > n:
+        raise BadInput(f"--batch-size {options.batch_size} is larger than the {n} training images")
+    first = head(train_x, 4)
+    generator = torch.Generator(device=first.device).manual_seed(options.seed)
+    sample = first if options.binarize == "none" else binarize(first, generator)
     guide_trace, model_trace = check_pair(pair, sample)
     likelihood = model_trace.nodes[OBSERVED]["fn"]
     if options.binarize == "none":  # binarized pixels are 0/1, in every likelihood's support
-        for split, images in (("training", train_x), ("test", test_x)):
+        for split, data in (("training", train_x), ("test", test_x)):
+            images = head(data, 256) if is_streamed(data) else data
             if not bool(likelihood.support.check(images).all()):
                 raise BadInput(
                     f"the {family_name(likelihood)} likelihood does not support the {split} images "
                     f"({int(torch.unique(images).numel())} distinct pixel values): use --binarize dynamic "
                     f"or a likelihood for grey levels (--likelihood continuous-bernoulli / gaussian)")
     site = check_discrete_sites(guide_trace, model_trace)
+    if site and is_streamed(train_x):
+        raise BadInput(f"a model with a discrete site ({site!r}, e.g. --model m2) trains on data in memory only: "
+                       f"streamed data sets (image folders with --stream, .npy, cifar10, celeba) are refused")
     check_labels_setup(pair, site, train_labels, options)
     note = enumerated_note(options.elbo, site) if site else analytic_kl_note(options.elbo, guide_trace, model_trace)
     return [note] if note else []
@@ -117,24 +126,25 @@ def _install_sigint_flag() -> tuple[threading.Event, Callable[[], None]]:
     return flag, route_interrupts(deferred)
 
 
-def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: TrainOptions,
+def train(pair: Pair, train_x, test_x, options: TrainOptions,
           state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
           train_labels: torch.Tensor | None = None) -> TrainState:
     """Fit ``pair`` by SVI from ``state`` (fresh when None) up to ``options.epochs``; returns the final state.
 
-    ``train_x``/``test_x`` are image tensors in [0, 1] on the training device; ``save`` is called after
+    ``train_x``/``test_x`` are image tensors in [0, 1] on the training device, or streamed data sets
+    (:mod:`.image_source`: batches read by a DataLoader, the same batches and metrics); ``save`` is called after
     every epoch (and on Ctrl-C) with a state that :func:`train` can resume from exactly.
     ``progress=None`` shows a bar when stderr is a terminal.
     """
     log = log or (lambda line: tqdm.write(line))
     state = state or TrainState()
-    n = train_x.shape[0]
+    source = training_source(train_x, options.binarize, options.seed)
+    n, device = source.n, source.device
     steps_per_epoch = math.ceil(n / options.batch_size)
-    test_images = evaluation_images(test_x, options.binarize)
-    training_images = TrainingImages(train_x, options.binarize, options.seed)
+    test_images = test_source(test_x, options.binarize)
 
-    data_rng = torch.Generator(device=train_x.device).manual_seed(options.seed)
+    data_rng = torch.Generator(device=device).manual_seed(options.seed)
     if state.data_rng is not None:
         data_rng.set_state(state.data_rng)
     if state.torch_rng is not None:
@@ -144,10 +154,10 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
     if state.optimizer:
         optimizer.set_state(state.optimizer)
     with pyro.validation_enabled(False):
-        discrete = discrete_site_of(pair, train_x[:2]) is not None
-    training_step = TrainingStep(pair, options, optimizer, device=train_x.device, discrete=discrete)
+        discrete = discrete_site_of(pair, source.head(2)) is not None
+    training_step = TrainingStep(pair, options, optimizer, device=device, discrete=discrete)
     # M2: the labels of the chosen labelled images, −1 elsewhere; a labelled batch joins every step
-    labelled = choose_labelled(train_labels, options.labels, options.seed).to(train_x.device) \
+    labelled = choose_labelled(train_labels, options.labels, options.seed).to(device) \
         if options.labels else None
 
     interrupted, restore_sigint = _install_sigint_flag()
@@ -163,16 +173,16 @@ def train(pair: Pair, train_x: torch.Tensor, test_x: torch.Tensor, options: Trai
                 beta = beta_at(epoch, options.beta, options.beta0, options.warmup_epochs)
                 training_step.set_beta(beta)
                 epoch_start_rng = data_rng.get_state()
-                images = training_images.epoch(data_rng)
-                batches = shuffled_batches(n, options.batch_size, data_rng)
+                epoch_batches = source.epoch(data_rng, options.batch_size)
+                images = epoch_batches.images  # in memory only (M2's labelled picks index into it)
                 picks = None if labelled is None else \
                     labelled_batches(labelled, steps_per_epoch, options.batch_size, data_rng)
                 started = time.perf_counter()
                 with training_step.running():
-                    for step in range(state.step, steps_per_epoch):
+                    for step, batch in enumerate(epoch_batches.batches(state.step), start=state.step):
                         try:
                             extra = () if picks is None else (images[picks[step]], labelled[picks[step]])
-                            training_step(images[batches[step]], *extra)
+                            training_step(batch, *extra)
                         except (NonFiniteStep, ValueError, RuntimeError) as error:
                             # a NaN met by a user distribution built with validate_args=True is this step's
                             # divergence; any other error may follow from an earlier step's: report that one

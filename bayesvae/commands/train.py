@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bayesvae.config import DataSpec
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.train import Interrupted
 from bayesvae.models.build import ModelSpec
@@ -16,16 +17,19 @@ from bayesvae.options import add_flags, given
 
 MODEL_OPTIONS = tuple(name for name in declared(ModelSpec) if name not in ("model", "guide"))
 TRAIN_OPTIONS = tuple(declared(TrainOptions))
+DATA_OPTIONS = tuple(declared(DataSpec))  # stream, image_size, workers
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options that define a run (shared by ``train`` and ``sweep``); defaults are None = not given."""
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", help="digits (default, offline), mnist, fashion-mnist, kmnist, a .npz file "
-                      "(arrays 'images', optional 'labels') or a folder of images")
-    data.add_argument("--data-dir", help="folder with the IDX files of mnist-like data sets (default: ./data; "
-                      "downloaded there by torchvision when missing)")
+    data.add_argument("--dataset", help="digits (default, offline), mnist, fashion-mnist, kmnist, cifar10, celeba, "
+                      "a .npz file (arrays 'images', optional 'labels'), a .npy array (memory-mapped) or a folder "
+                      "of images")
+    data.add_argument("--data-dir", help="folder with the files of mnist-like data sets, cifar10 and celeba "
+                      "(default: ./data; downloaded there by torchvision when missing)")
     data.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
+    add_flags(data, DataSpec, DATA_OPTIONS)
     add_flags(data, TrainOptions, ["binarize"])
     add_flags(parser.add_argument_group("model p(z) p(x|z) and guide q(z|x)"), ModelSpec)
     add_flags(parser.add_argument_group("inference (SVI)"), TrainOptions,
@@ -36,7 +40,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def given_options(args: argparse.Namespace) -> dict:
     """The model/training options set on the command line; unset ones are resolved by bayesvae.fit
     exactly as for a Python caller (bayesvae.settings)."""
-    return given(args, MODEL_OPTIONS + TRAIN_OPTIONS)
+    options = given(args, MODEL_OPTIONS + TRAIN_OPTIONS + DATA_OPTIONS)
+    if options.get("stream") is False:  # a switch not given: the default
+        del options["stream"]
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.resume:
-            extra = [name for name in MODEL_OPTIONS + TRAIN_OPTIONS + ("dataset", "data_dir", "model", "guide", "out")
+            extra = [name for name in MODEL_OPTIONS + TRAIN_OPTIONS + DATA_OPTIONS
+                     + ("dataset", "data_dir", "model", "guide", "out")
                      if getattr(args, name) not in (None, False) and name != "epochs"]
             if extra or args.force:
                 names = ", ".join("--" + n.replace("_", "-") for n in extra + (["force"] if args.force else []))

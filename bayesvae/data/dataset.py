@@ -40,14 +40,18 @@ class Dataset:
         return self
 
 
-def split_fixed(x: torch.Tensor, y: torch.Tensor | None, test_fraction: float = 1 / 6):
-    """A deterministic split (seed :data:`SPLIT_SEED`): ``(train_x, train_y, test_x, test_y)``."""
-    n = x.shape[0]
+def split_order(n: int, test_fraction: float = 1 / 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train indices, test indices)`` of the fixed split of ``n`` images (seed :data:`SPLIT_SEED`)."""
     n_test = max(1, round(n * test_fraction))
     if n - n_test < 1:
         raise BadInput(f"{n} image(s) are too few to split into training and test sets")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    test, train = order[:n_test], order[n_test:]
+    return order[n_test:], order[:n_test]
+
+
+def split_fixed(x: torch.Tensor, y: torch.Tensor | None, test_fraction: float = 1 / 6):
+    """A deterministic split (seed :data:`SPLIT_SEED`): ``(train_x, train_y, test_x, test_y)``."""
+    train, test = split_order(x.shape[0], test_fraction)
     pick = (lambda t, i: None if t is None else t[i])
     return x[train], pick(y, train), x[test], pick(y, test)
 

@@ -103,10 +103,8 @@ def _check_image_size(file: Path, size: tuple[int, int], count: int) -> None:
                "use smaller images")  # grey bytes and their float32 copy
 
 
-def load_image_folder(folder: Path) -> Dataset:
-    """Grey-scale images from ``folder``: subfolders are classes (labels by sorted name), else unlabeled."""
-    from PIL import Image, UnidentifiedImageError
-
+def image_files(folder: Path) -> tuple[list[tuple[int, Path]], bool]:
+    """``([(label, file), ...], has classes)``: subfolders are classes (labels by sorted name, -1 without)."""
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     groups = [(i, sorted(f for f in c.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)) for i, c in enumerate(classes)]
     if not classes:
@@ -114,6 +112,14 @@ def load_image_folder(folder: Path) -> Dataset:
     files = [(label, f) for label, group in groups for f in group]
     if not files:
         raise BadInput(f"{folder}: no .png or .jpg images found")
+    return files, bool(classes)
+
+
+def load_image_folder(folder: Path) -> Dataset:
+    """Grey-scale images from ``folder``: subfolders are classes (labels by sorted name), else unlabeled."""
+    from PIL import Image, UnidentifiedImageError
+
+    files, classes = image_files(folder)
     images, labels = [], []
     for label, file in files:
         try:
