@@ -103,7 +103,7 @@ class Run(NotebookViews):
         per-epoch evaluation binarizes them (:mod:`bayesvae.data.streaming`): every diagnostic then works on
         tensors; the test split is small, and a split that does not fit is refused with one line."""
         x, y = self.data.split(split)
-        y = None if y is None or max_images is None else y[:max_images]
+        y = y if y is None or max_images is None else y[:max_images]
         if is_streamed(x):
             return x.evaluation(self.config.training.binarize).load(max_images), y
         if max_images is not None:

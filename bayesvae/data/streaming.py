@@ -85,11 +85,15 @@ class _Loader:
                                  persistent_workers=workers > 0, pin_memory=device.type == "cuda",
                                  generator=torch.Generator())  # its own seed: torch's global RNG is untouched
 
-    def __call__(self, batches: list[list[tuple[int, int | None]]]) -> Iterator[torch.Tensor]:
-        self.sampler.batches = batches
+    def __call__(self, batches: list[list[tuple[int, int | None]]], shape: tuple[int, ...]) -> Iterator[torch.Tensor]:
+        """The batches' images in order; an empty share (a short last batch split over many ranks) is an
+        empty (0, C, H, W) tensor, so every rank sees the same number of steps."""
+        self.sampler.batches = [batch for batch in batches if batch]
+        loaded = iter(self.loader)
         try:
-            for batch in self.loader:
-                yield batch.to(self.device, non_blocking=True)
+            for batch in batches:
+                images = next(loaded) if batch else torch.empty(0, *shape)
+                yield images.to(self.device, non_blocking=True)
         except BadInput as error:
             raise _one_line(error) from None
 
@@ -141,7 +145,7 @@ class StreamedTraining:
 
         def load(start: int, rank: int, world: int) -> Iterator[torch.Tensor]:
             shares = [rank_share(indices, rank, world).tolist() for indices in order[start:]]
-            return self.stream.loader([[(i, key) for i in share] for share in shares])
+            return self.stream.loader([[(i, key) for i in share] for share in shares], self.stream.image_shape)
 
         return EpochBatches(len(order), load)
 
@@ -155,7 +159,7 @@ class StreamedEvaluation:
     def chunks(self, size: int, limit: int | None = None) -> Iterator[torch.Tensor]:
         n = self.n if limit is None else min(limit, self.n)
         return self.stream.loader([[(i, self.key) for i in range(start, min(start + size, n))]
-                                   for start in range(0, n, size)])
+                                   for start in range(0, n, size)], self.stream.image_shape)
 
     def load(self, limit: int | None = None) -> torch.Tensor:
         """The first ``limit`` (all) evaluation images in memory: diagnose, compare and the pictures use these."""
