@@ -82,9 +82,9 @@ def test_keyed_binarization_is_bernoulli_of_the_grey_level(tmp_path):
     assert torch.equal(evaluation.load(), evaluation.load()) and evaluation.load().shape == (80, 1, 10, 10)
 
 
-def test_streamed_run_resumes_to_the_same_numbers_and_diagnose_reads_its_test_split(tmp_path, cli):
+def test_streamed_run_resumes_to_the_same_numbers_and_reads_its_test_split_into_memory(tmp_path):
     """2 epochs straight = 1 epoch, then resumed to 2 (dynamic binarization: the epoch keys come from the
-    saved data generator); diagnose and the pictures load the test split's evaluation images into memory."""
+    saved data generator); diagnostics and the pictures load the test split's evaluation images into memory."""
     images = grey_images(120, (14, 10))
     folder = save_folder(tmp_path / "f", images, classes=np.arange(120) % 3)
     options = dict(QUICK, stream=True, batch_size=32)
@@ -96,8 +96,16 @@ def test_streamed_run_resumes_to_the_same_numbers_and_diagnose_reads_its_test_sp
     x, y = run.images("test")
     assert x.shape == (20, 1, 14, 10) and sorted(set(y.tolist())) == [0, 1, 2]
     assert run.config.data.stream is True and run.config.image_shape == (1, 14, 10)
-    result = cli("diagnose", tmp_path / "b", "--device", "cpu", "--n-images", "8")
+    assert (tmp_path / "b" / "reconstructions.png").is_file()
+
+
+@pytest.mark.slow
+def test_diagnose_runs_on_a_streamed_run(tmp_path, cli):
+    folder = save_folder(tmp_path / "f", grey_images(120, (14, 10)))
+    bayesvae.fit(data=str(folder), out=str(tmp_path / "run"), **dict(QUICK, stream=True, epochs=1))
+    result = cli("diagnose", tmp_path / "run", "--device", "cpu", "--n-images", "8")
     assert result.code == 0, result.err
+    assert (tmp_path / "run" / "diagnostics").is_dir()
 
 
 def test_rgb_folder_of_several_sizes_is_resized_and_keeps_its_colour(tmp_path):
