@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from . import data_pipeline, evaluation_throughput, evidence_error, findings_overhead, memory, svi_overhead
+from . import (data_pipeline, evaluation_throughput, evidence_error, findings_overhead, memory, streaming_loader,
+               svi_overhead)
 from .common import ROOT, load_average, machine, mnist_images
 
-BENCHMARKS = ("svi", "evaluation", "coverage", "data", "memory", "findings")
+BENCHMARKS = ("svi", "evaluation", "coverage", "data", "stream", "memory", "findings")
 SVI_TARGET, IWAE_TARGET = 1.05, 1.10
 IWAE_TEXT = ("IWAE (`--elbo iwae`, K vectorized particles; compiled: `bayesvae.inference.compiled.JitIWAE`) over a "
              "hand-written IWAE loop (`HandWrittenVAE._iwae_loss`), MLP, batch 128, with Pyro's interpreted "
@@ -48,6 +49,8 @@ class Sizes:
     evaluation_repetitions: int = 3
     data_images: int = 10_000
     data_epochs: int = 5
+    stream_images: int = 3_000
+    stream_epochs: int = 3
     memory_training: tuple[int, ...] = (1_000, 10_000)
     memory_evidence: tuple[tuple[int, int], ...] = ((1_000, 100), (1_000, 1_000), (10_000, 100), (10_000, 1_000))
     memory_allocators: tuple[str, ...] = tuple(memory.ALLOCATORS)
@@ -56,6 +59,7 @@ class Sizes:
 FULL = Sizes()
 QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), iwae_images=((5, 256), (50, 128)), repetitions=1, evidence_images=20, coverage_seeds=3,
               evidence_k=20, surgery_images=200, evaluation_repetitions=1, data_images=256, data_epochs=1,
+              stream_images=192, stream_epochs=1,
               memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",))
 
 
@@ -83,7 +87,7 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
     torch.set_num_threads(threads)
     started = time.perf_counter()
     facts = machine(threads)
-    x, data_note = mnist_images(max(sizes.svi_images, sizes.surgery_images, sizes.data_images))
+    x, data_note = mnist_images(max(sizes.svi_images, sizes.surgery_images, sizes.data_images, sizes.stream_images))
     log(f"data: {data_note}")
     sections: dict[str, list[str]] = {}
     if "svi" in only:
@@ -116,6 +120,12 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
         log(f"  data handling {100 * row.fraction:.2f} % of the epoch")
         verdict = "met" if row.fraction < DATA_TARGET else "NOT met"
         sections["data"] = data_pipeline.markdown([row]) + ["", f"Target < 5 % of the epoch: **{verdict}**."]
+    if "stream" in only:
+        log("3b. streaming loader (conv VAE, 2 workers) ...")
+        row = streaming_loader.measure(x[:sizes.stream_images], 128, sizes.stream_epochs, workers=2)
+        log(f"  waiting for streamed batches {100 * row.fraction:.2f} % of the epoch")
+        verdict = "met" if row.fraction < streaming_loader.TARGET else "NOT met"
+        sections["stream"] = streaming_loader.markdown([row]) + ["", f"Target < 10 % of the epoch: **{verdict}**."]
     if "memory" in only:
         log("4. memory (one child process per line) ...")
         jobs = [("training", n, 0) for n in sizes.memory_training]
@@ -170,6 +180,10 @@ TITLES = {
                  "flags per image."),
     "data": ("3. Data pipeline", "Binarization, shuffling and batching as a share of the epoch (MLP, analytic "
                                  "ELBO), timed inside the same loop as the steps."),
+    "stream": ("3b. Streaming loader", "The share of a conv-VAE epoch spent waiting for batches streamed from a "
+                                       "folder of PNG files by a DataLoader with 2 workers (decoding and keyed "
+                                       "binarization in the workers), timed inside the same loop as the steps "
+                                       "(`benchmarks/streaming_loader.py`)."),
     "memory": ("4. Memory", "Peak resident memory of a fresh process per line (`VmHWM`); *peak − set-up* is "
                             "what the job added to the loaded images and model. *large blocks returned* runs "
                             "with `MALLOC_MMAP_THRESHOLD_=1048576`: glibc then gives every freed block of 1 MiB "

@@ -107,6 +107,8 @@ def test_quick_mode_runs_every_benchmark_and_writes_well_formed_results(tmp_path
 
     (data,) = _table(text, "## 3. Data pipeline")
     assert 0 < _number(data[4]) < 100
+    (stream,) = _table(text, "## 3b. Streaming loader")
+    assert stream[2] == "2" and 0 < _number(stream[5]) < 100 and "Target < 10 % of the epoch" in text
 
     memory = _table(text, "## 4. Memory")
     assert [row[0] for row in memory] == ["training", "evidence"]
