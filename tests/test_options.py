@@ -11,7 +11,7 @@ import torch
 
 import bayesvae
 import bayesvae.api as api
-from bayesvae.commands.train import MODEL_OPTIONS, TRAIN_OPTIONS
+from bayesvae.commands.train import DATA_OPTIONS, MODEL_OPTIONS, TRAIN_OPTIONS
 from bayesvae.models.checks import flag
 
 quiet = dict(device="cpu", progress=False, log=lambda _: None)
@@ -64,8 +64,31 @@ def config_of(path):
     return json.loads((path / "config.json").read_text())
 
 
+# how streamed data is read (config.json's "data" section): (command-line text or None for a switch, value)
+DATA_CASES = {"stream": (None, True), "image_size": ("6", 6), "workers": ("1", 1)}
+
+
 def test_every_declared_option_has_a_case():
-    assert set(CASES) == set(MODEL_OPTIONS + TRAIN_OPTIONS) == set(api.OPTION_NAMES)
+    assert set(CASES) == set(MODEL_OPTIONS + TRAIN_OPTIONS)
+    assert set(CASES) | set(DATA_CASES) == set(MODEL_OPTIONS + TRAIN_OPTIONS + DATA_OPTIONS) == set(api.OPTION_NAMES)
+
+
+@pytest.mark.parametrize("option", sorted(DATA_CASES))
+def test_cli_and_fit_write_the_same_data_section(option, tmp_path, cli, no_training):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(8):
+        Image.fromarray(torch.full((8, 8), 30 * i, dtype=torch.uint8).numpy()).save(folder / f"{i}.png")
+    text, value = DATA_CASES[option]
+    given = [flag(option)] + ([text] if text is not None else [])
+    result = cli("train", "--dataset", folder, "--stream", *given, "--batch-size", "4", "--out", tmp_path / "cli",
+                 "--device", "cpu")
+    assert result.code == 0, result
+    bayesvae.fit(data=str(folder), out=tmp_path / "api", batch_size=4, **{"stream": True, option: value}, **quiet)
+    from_cli, from_api = config_of(tmp_path / "cli"), config_of(tmp_path / "api")
+    assert from_cli == from_api and from_cli["data"][option] == value
 
 
 @pytest.mark.parametrize("option", sorted(CASES))
