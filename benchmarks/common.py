@@ -89,6 +89,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def share_cell(fractions: list[float]) -> str:
+    """``**6.63 %** [5.54–8.74]``: the median share of an epoch and its range, as the tables print it."""
+    return f"**{100 * median(fractions):.2f} %** [{100 * min(fractions):.2f}–{100 * max(fractions):.2f}]"
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -19,7 +19,7 @@ from bayesvae.inference.optimizer import CheckedAdam
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.step import TrainingStep
 
-from .common import median
+from .common import median, share_cell
 from .svi_overhead import LR, bayesvae_pair
 
 
@@ -68,6 +68,5 @@ def markdown(rows: list[Row]) -> list[str]:
              "median [min–max] | target |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.n:,} | {r.batch_size} | {r.data_seconds:.4f} | {r.step_seconds:.3f} | "
-                     f"**{100 * r.fraction:.2f} %** [{100 * min(r.fractions):.2f}–{100 * max(r.fractions):.2f}] "
-                     f"| < 5 % |")
+                     f"{share_cell(r.fractions)} | < 5 % |")
     return lines

@@ -23,7 +23,7 @@ from bayesvae.inference.optimizer import CheckedAdam
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.step import TrainingStep
 
-from .common import median
+from .common import median, share_cell
 from .svi_overhead import LR, bayesvae_pair
 
 TARGET = 0.10
@@ -84,6 +84,5 @@ def markdown(rows: list[Row]) -> list[str]:
              "**loader share of the epoch** median [min–max] | target |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.n:,} | {r.batch_size} | {r.workers} | {r.wait_seconds:.4f} | {r.step_seconds:.3f} | "
-                     f"**{100 * r.fraction:.2f} %** [{100 * min(r.fractions):.2f}–{100 * max(r.fractions):.2f}] "
-                     f"| < {100 * TARGET:.0f} % |")
+                     f"{share_cell(r.fractions)} | < {100 * TARGET:.0f} % |")
     return lines
