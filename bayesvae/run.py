@@ -187,9 +187,13 @@ def pictures_missing(run: Run) -> bool:
     return run.path is not None and not all((run.path / name).is_file() for name in PICTURES)
 
 
+PICTURE_IMAGES = 64   # images the pictures show at most
+
+
 def save_pictures(run: Run) -> None:
     pause_point("pictures")
-    x, _ = run.images("test")
+    # streamed: only the first images are read (drawn per image, they are the whole split's first ones)
+    x, _ = run.images("test", PICTURE_IMAGES if is_streamed(run.data.test_x) else None)
     save_reconstructions(run.pair, x, run.path / "reconstructions.png")
     save_prior_samples(run.pair, x, run.path / "prior_samples.png")
 
