@@ -181,3 +181,29 @@ def test_a_pixel_outside_0_1_met_by_a_worker_stops_training_with_one_line(tmp_pa
     lines = result.err.strip().splitlines()
     assert result.code == 2 and len(lines) == 1 and "pixel values outside [0, 1]" in lines[0], result.err
     assert "Traceback" not in result.err and "worker" not in lines[0]
+
+
+def test_ctrl_c_to_the_whole_process_group_leaves_the_workers_reading(tmp_path):
+    """Ctrl-C in a terminal reaches the DataLoader workers too: they ignore it, so the test ELBO the
+    paused epoch still computes reads its batches, and the run saves and exits 130 (resumable)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import bayesvae_command
+
+    folder = save_folder(tmp_path / "f", grey_images(60))
+    marker = tmp_path / "paused"
+    cmd = bayesvae_command() + ["train", "--dataset", str(folder), "--stream", "--epochs", "3", "--batch-size", "16",
+                                "--latent-dim", "2", "--hidden", "16", "--device", "cpu", "--out", str(tmp_path / "run")]
+    env = {**os.environ, "BAYESVAE_PAUSE_AT": "evaluate:2", "BAYESVAE_PAUSE_FILE": str(marker)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    hung = time.monotonic() + 600
+    while proc.poll() is None and not marker.exists() and time.monotonic() < hung:
+        time.sleep(0.01)  # waiting for an event, not guessing a duration
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=600)[1]
+    assert proc.returncode == 130, err
+    assert "interrupted after epoch 2" in err and "Traceback" not in err, err

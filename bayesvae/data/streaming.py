@@ -20,6 +20,7 @@ this package). It implements the training/test source interface of ``bayesvae.in
 
 from __future__ import annotations
 
+import signal
 from typing import Iterator
 
 import torch
@@ -69,6 +70,12 @@ class _Batches:
         return len(self.batches)
 
 
+def _ignore_ctrl_c(_worker: int) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the workers leave it to the training process,
+    which finishes its step (or its test ELBO, read by these workers), saves and stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _one_line(error: BadInput) -> BadInput:
     """The worker's own message (the DataLoader prefixes it with the worker's traceback)."""
     lines = [line for line in str(error).splitlines() if line.strip()]
@@ -83,6 +90,7 @@ class _Loader:
         self.sampler, self.device = _Batches(), device
         self.loader = DataLoader(_Keyed(images), batch_sampler=self.sampler, num_workers=workers,
                                  persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+                                 worker_init_fn=_ignore_ctrl_c,
                                  generator=torch.Generator())  # its own seed: torch's global RNG is untouched
 
     def __call__(self, batches: list[list[tuple[int, int | None]]], shape: tuple[int, ...]) -> Iterator[torch.Tensor]:
