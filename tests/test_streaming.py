@@ -183,6 +183,7 @@ def test_a_pixel_outside_0_1_met_by_a_worker_stops_training_with_one_line(tmp_pa
     assert "Traceback" not in result.err and "worker" not in lines[0]
 
 
+@pytest.mark.slow
 def test_ctrl_c_to_the_whole_process_group_leaves_the_workers_reading(tmp_path):
     """Ctrl-C in a terminal reaches the DataLoader workers too: they ignore it, so the test ELBO the
     paused epoch still computes reads its batches, and the run saves and exits 130 (resumable)."""
