@@ -153,6 +153,8 @@ CASES = {
                           "not a readable .npy array"),
     "--image-size on data in memory": (lambda r: ["--image-size", "8"], "--image-size resizes streamed data only"),
     "--stream on digits": (lambda r: ["--stream"], "--dataset digits is loaded into memory"),
+    "mixture model on streamed data": (lambda r: memmap(r, np.zeros((200, 8, 8), np.uint8)) + ["--model", "mixture"],
+                                       "trains on data in memory only"),
     "negative --workers": (lambda r: memmap(r, np.zeros((10, 8, 8), np.uint8)) + ["--workers", "-1"], "--workers"),
 }
 
