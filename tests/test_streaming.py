@@ -87,7 +87,7 @@ def test_streamed_run_resumes_to_the_same_numbers_and_reads_its_test_split_into_
     saved data generator); diagnostics and the pictures load the test split's evaluation images into memory."""
     images = grey_images(120, (14, 10))
     folder = save_folder(tmp_path / "f", images, classes=np.arange(120) % 3)
-    options = dict(QUICK, stream=True, batch_size=32)
+    options = dict(QUICK, stream=True, batch_size=32, workers=0)  # workers: the equality test above
     straight = bayesvae.fit(data=str(folder), out=str(tmp_path / "a"), **options).history_rows
     bayesvae.fit(data=str(folder), out=str(tmp_path / "b"), **{**options, "epochs": 1})
     resumed = resume(tmp_path / "b", epochs=2, progress=False, log=lambda _: None)
@@ -152,6 +152,7 @@ CASES = {
     "memmap of objects": (lambda r: [np.save(r / "x.npy", np.array([None] * 4, object)), "--dataset", r / "x.npy"][1:],
                           "not a readable .npy array"),
     "--image-size on data in memory": (lambda r: ["--image-size", "8"], "--image-size resizes streamed data only"),
+    "--workers on data in memory": (lambda r: ["--workers", "2"], "--workers reads streamed data only"),
     "--stream on digits": (lambda r: ["--stream"], "--dataset digits is loaded into memory"),
     "mixture model on streamed data": (lambda r: memmap(r, np.zeros((200, 8, 8), np.uint8)) + ["--model", "mixture"],
                                        "trains on data in memory only"),

@@ -62,7 +62,7 @@ def test_cifar10_streams_its_own_splits_with_labels(cifar):
 
 def test_cifar10_trains_and_its_run_reopens_the_data(cifar, tmp_path):
     run = bayesvae.fit(data="cifar10", out=str(tmp_path / "run"), data_dir=str(cifar), download=False, device="cpu",
-                       progress=False, log=lambda _: None, epochs=1, batch_size=10, latent_dim=2, hidden=(8,))
+                       progress=False, log=lambda _: None, epochs=1, batch_size=10, latent_dim=2, hidden=(8,), workers=0)
     assert run.config.data.dataset == "cifar10" and run.config.data.data_dir == str(cifar.resolve())
     x, y = bayesvae.load_run(tmp_path / "run").images("test")
     assert x.shape == (6, 3, 32, 32) and y.shape == (6,)

@@ -35,9 +35,10 @@ def is_streamed(name: str, stream: bool = False) -> bool:
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = True, stream: bool = False,
                  image_size: int | None = None, workers: int | None = None) -> Dataset | StreamedDataset:
     """The data set ``name``: one of :data:`NAMED`, a path to a ``.npz``/``.npy`` file or to a folder of images."""
-    if image_size is not None and not is_streamed(name, stream):
-        raise BadInput(f"--image-size resizes streamed data only: add --stream (image folders), or use "
-                       f"cifar10, celeba or a .npy array")
+    for given, what in ((image_size, "--image-size resizes"), (workers, "--workers reads")):
+        if given is not None and not is_streamed(name, stream):
+            raise BadInput(f"{what} streamed data only: add --stream (image folders), or use cifar10, celeba "
+                           f"or a .npy array")
     path = Path(name)
     if stream and (name in ("digits", *MNIST_LIKE) or path.suffix == ".npz"):
         raise BadInput(f"--stream reads image folders (and .npy, cifar10, celeba, always streamed); "
