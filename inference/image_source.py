@@ -21,6 +21,8 @@ from typing import Callable, Iterator
 
 import torch
 
+from bayesvae.models.errors import BadInput
+
 from .batches import TrainingImages, evaluation_images, rank_share, shuffled_batches
 
 
@@ -81,3 +83,20 @@ def head(data, k: int) -> torch.Tensor:
 
 def count(data) -> int:
     return data.n if is_streamed(data) else data.shape[0]
+
+
+SUPPORT_SAMPLE = 256
+
+
+def support_sample(data) -> torch.Tensor:
+    """The images whose pixels are checked against the likelihood's support: all of a tensor, the first
+    256 of a stream (its readers give grey levels in [0, 1] by construction)."""
+    return data.head(SUPPORT_SAMPLE) if is_streamed(data) else data
+
+
+def check_in_memory_for(site: str | None, data) -> None:
+    """Refuse a model with a discrete site on streamed data: M2's labelled batches and the exact enumeration
+    of the test ELBO index into images held in memory."""
+    if site and is_streamed(data):
+        raise BadInput(f"a model with a discrete site ({site!r}, e.g. --model m2) trains on data in memory only: "
+                       f"streamed data sets (image folders with --stream, .npy, cifar10, celeba) are refused")

@@ -34,7 +34,7 @@ from bayesvae.models.sites import OBSERVED
 from .batches import binarize
 from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
-from .image_source import count, head, is_streamed, test_source, training_source
+from .image_source import check_in_memory_for, count, head, support_sample, test_source, training_source
 from .interrupts import route_interrupts
 from .kl_weight import beta_at
 from .objectives import analytic_kl_note
@@ -86,8 +86,7 @@ def check_training_setup(pair: Pair, train_x, test_x, options: TrainOptions,
 
     ``train_x``/``test_x``: image tensors or streamed data sets (:mod:`.image_source`). The pair follows the
     protocol on a small batch (this also creates its parameters), the batch size fits the data, and the
-    images lie in the likelihood's support (every image in memory; the first 256 of each split of streamed
-    data, whose readers give grey levels in [0, 1] by construction).
+    images lie in the likelihood's support (:func:`.image_source.support_sample`).
     """
     n = count(train_x)
     if options.batch_size > n:
@@ -99,16 +98,14 @@ def check_training_setup(pair: Pair, train_x, test_x, options: TrainOptions,
     likelihood = model_trace.nodes[OBSERVED]["fn"]
     if options.binarize == "none":  # binarized pixels are 0/1, in every likelihood's support
         for split, data in (("training", train_x), ("test", test_x)):
-            images = head(data, 256) if is_streamed(data) else data
+            images = support_sample(data)
             if not bool(likelihood.support.check(images).all()):
                 raise BadInput(
                     f"the {family_name(likelihood)} likelihood does not support the {split} images "
                     f"({int(torch.unique(images).numel())} distinct pixel values): use --binarize dynamic "
                     f"or a likelihood for grey levels (--likelihood continuous-bernoulli / gaussian)")
     site = check_discrete_sites(guide_trace, model_trace)
-    if site and is_streamed(train_x):
-        raise BadInput(f"a model with a discrete site ({site!r}, e.g. --model m2) trains on data in memory only: "
-                       f"streamed data sets (image folders with --stream, .npy, cifar10, celeba) are refused")
+    check_in_memory_for(site, train_x)
     check_labels_setup(pair, site, train_labels, options)
     note = enumerated_note(options.elbo, site) if site else analytic_kl_note(options.elbo, guide_trace, model_trace)
     return [note] if note else []
