@@ -10,7 +10,7 @@ this package). It implements the training/test source interface of ``bayesvae.in
   it pads with duplicates and interleaves ranks, which changes the gradient of a step; splitting each
   seeded global batch keeps the union of the shares equal to the single-process batch.
 * binarization x ~ Bernoulli(p) is drawn per image, in the worker, from the image's own generator seeded
-  with (key · 2³² + index) mod 2⁶³, u ~ Uniform[0, 1), x = [u < p] (exact for every p): ``dynamic`` takes a
+  with a hash of (key, index), u ~ Uniform[0, 1), x = [u < p] (exact for every p): ``dynamic`` takes a
   new key each epoch from the data generator (so a resumed epoch and any number of ranks draw the same
   pixels), ``fixed`` the key 1 + seed, evaluation the key 0 (one fixed binarization, as in memory, but not the
   same draw as the in-memory path's: with ``--binarize none`` both paths give the same numbers).
@@ -20,6 +20,7 @@ this package). It implements the training/test source interface of ``bayesvae.in
 
 from __future__ import annotations
 
+import hashlib
 import signal
 from typing import Iterator
 
@@ -32,11 +33,12 @@ from bayesvae.inference.resources import check_fits
 from bayesvae.models.errors import BadInput
 
 EVALUATION_KEY = 0
-DYNAMIC_KEYS = 2**31   # epoch keys are drawn from [2^33, 2^33 + 2^31), apart from evaluation's and fixed keys
+DYNAMIC_KEYS = 2**31   # epoch keys are drawn from [2^33, 2^33 + 2^31): apart from evaluation's (0) and fixed (1 + seed < 2^33)
 
 
 def _image_seed(key: int, index: int) -> int:
-    return (key * 2**32 + index) % 2**63
+    """63 bits of BLAKE2b of (key, index): a distinct seed for every pair (up to a 2⁻⁶³ collision)."""
+    return int.from_bytes(hashlib.blake2b(f"{key}:{index}".encode(), digest_size=8).digest(), "little") >> 1
 
 
 class _Keyed(torch.utils.data.Dataset):
