@@ -108,6 +108,37 @@ def test_diagnose_runs_on_a_streamed_run(tmp_path, cli):
     assert (tmp_path / "run" / "diagnostics").is_dir()
 
 
+def test_mid_epoch_interrupt_of_a_streamed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
+    """Ctrl-C at epoch 2, step 2 of a streamed run (dynamic binarization, 2 workers): the resumed run skips the
+    two steps done without loading them and ends with the uninterrupted run's parameters and metrics."""
+    import os
+    import signal
+
+    import bayesvae.inference.train as train_module
+    from bayesvae.inference.step import TrainingStep
+
+    folder = save_folder(tmp_path / "f", grey_images(100))
+    options = dict(QUICK, stream=True, workers=2, batch_size=20, epochs=3)  # 5 steps per epoch
+    straight = bayesvae.fit(data=str(folder), out=str(tmp_path / "straight"), **options)
+    original, calls = TrainingStep.__call__, {"n": 0}
+
+    def step_then_interrupt(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainingStep, "__call__", step_then_interrupt)
+    with pytest.raises(train_module.Interrupted) as stop:
+        bayesvae.fit(data=str(folder), out=str(tmp_path / "cut"), **options)
+    assert (stop.value.state.epoch, stop.value.state.step) == (1, 2)
+    monkeypatch.setattr(TrainingStep, "__call__", original)
+    resumed = resume(tmp_path / "cut", progress=False, log=lambda _: None)
+    a, b = straight.pair.unconstrained_parameters(), resumed.pair.unconstrained_parameters()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history_rows == straight.history_rows
+
+
 def test_rgb_folder_of_several_sizes_is_resized_and_keeps_its_colour(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(12):
