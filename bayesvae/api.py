@@ -24,6 +24,7 @@ from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
 from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.run_lock import run_folder_lock
+from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.inference.state_schema import check_resume_epochs, check_resume_step
 from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
@@ -37,15 +38,18 @@ from .config import CODE_DIR, DataSpec, RunConfig, read_config
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
 from .data.torchvision_sets import TORCHVISION_SETS
+from .launch import check_scale, launch
 from .options import check_keywords
 from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
                   pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
 from .settings import default_run_dir, resolve
+from .tracking import Tracker, check_logger
 
 _MODEL_KEYS = set(declared(ModelSpec)) - {"model", "guide"}   # model/guide are fit's own arguments
 _TRAIN_KEYS = set(declared(TrainOptions))
 _DATA_KEYS = set(declared(DataSpec))   # stream, image_size, workers
-OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS))
+SCALE_NAMES = tuple(declared(ScaleOptions))   # how to run (devices, logger): never saved in config.json
+OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS | set(SCALE_NAMES)))
 
 
 class _NewRunDir:
@@ -113,12 +117,14 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     ``options`` are the command line's (``bayesvae train --help``; :data:`OPTION_NAMES`): ``prior``,
     ``likelihood``, ``likelihood_scale``, ``net``, ``hidden``, ``latent_dim``, ``activation`` (built-in parts)
     and ``elbo``, ``particles``, ``beta``, ``beta0``, ``warmup_epochs``, ``epochs``, ``batch_size``, ``lr``,
-    ``seed``, ``binarize`` (training). Unset ones follow the same rules as on the command line
+    ``seed``, ``binarize`` (training); ``devices``, ``strategy``, ``num_nodes``, ``precision``, ``logger``
+    (how to run: data-parallel processes through Lightning Fabric, README "Scale-out"). Unset ones follow the same rules as on the command line
     (:mod:`bayesvae.settings`: ``binarize`` follows the likelihood's support). With ``out`` the run is written
     there (``NEW_RUN_DIR``: a new folder under runs/, named as the command line names it) and can be resumed.
     """
     log = log or print
-    check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS)
+    check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS | set(SCALE_NAMES))
+    scale = ScaleOptions(**{k: v for k, v in options.items() if k in SCALE_NAMES})
     model_ref, model_fn = _definition(model, "model")
     guide_ref, guide_fn = _definition(guide, "guide")
     in_memory = model_fn is not None or guide_fn is not None
@@ -131,6 +137,8 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     checked = TrainOptions(**{"binarize": "none", **training})  # every training option checked before slow work
     seed = checked.seed
     device = resolve_device(device)
+    check_scale(scale, device)
+    check_logger(scale.logger, None if out is None else Path("."))
     if out is not None and out is not NEW_RUN_DIR:
         check_out_folder(out)
         check_new_run_target(Path(out), force)  # before the (slow) work, so a bad --out fails at once
@@ -151,18 +159,21 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     spec, training = resolve(spec, training, pair, head(dataset.train_x, 4))
     for note in check_training_setup(pair, dataset.train_x, dataset.test_x, training, dataset.train_y):
         log(note)
+    runtime = launch(scale, device)   # several processes: the others start here, before anything is written
+    if runtime.device not in (None, device):   # one GPU per rank
+        device, pair, dataset = runtime.device, pair.to(runtime.device), dataset.to(runtime.device)
 
     if out is NEW_RUN_DIR:
         out = default_run_dir(dataset.name if isinstance(data, Dataset) else str(data), spec)
     saved_spec, code, sources = _code_entries(spec) if out is not None else (spec, {}, {})
     config = RunConfig(data_spec, saved_spec, training, dataset.image_shape, code)
-    run_dir = None if out is None else Path(out)
+    run_dir = None if out is None or not runtime.writer else Path(out)   # rank 0 alone writes
     with run_folder_lock(run_dir, "training"):  # one writer per run folder, until the pictures are drawn
         if run_dir is not None:
             pause_point("start")
             create_run_dir(run_dir, config, sources, force)
         run = Run(config, pair, None, run_dir, device, dataset)
-        return _train_run(run, TrainState(), progress, log)
+        return _train_run(run, TrainState(), progress, log, runtime, scale)
 
 
 def _data_spec(data, dataset: Dataset, data_dir: str | None, saved: bool, reading: DataSpec) -> DataSpec:
@@ -190,16 +201,28 @@ def _in_memory_pair(spec: ModelSpec, image_shape, device: str, model_fn, guide_f
 
 
 def resume(path: str | Path, epochs: int | None = None, trust_code: bool = False, device: str | None = None,
-           progress: bool | None = None, log: Callable[[str], None] | None = None) -> Run:
-    """Continue the run in ``path`` from its last checkpoint (optionally to a new total of ``epochs``)."""
+           progress: bool | None = None, log: Callable[[str], None] | None = None, **scale) -> Run:
+    """Continue the run in ``path`` from its last checkpoint (optionally to a new total of ``epochs``), on
+    any number of processes (``scale``: ``devices``, ... as for :func:`fit`; not those it was trained with)."""
+    check_keywords(scale, SCALE_NAMES)
+    scale = ScaleOptions(**scale)
     read_config(Path(path))  # a run is there (one clear line if not) before its lock is taken
-    with run_folder_lock(path, "training"):
-        return _resume_locked(path, epochs, trust_code, device, progress, log or print)
+    device = resolve_device(device)
+    check_scale(scale, device)
+    check_logger(scale.logger, Path(path))
+    runtime = launch(scale, device)   # before the lock: rank 0 alone takes it and writes
+    with run_folder_lock(path if runtime.writer else None, "training"):
+        return _resume_locked(path, epochs, trust_code, runtime.device or device, progress, log or print,
+                              runtime, scale)
 
 
-def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | None, progress, log) -> Run:
+def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | None, progress, log,
+                   runtime, scale: ScaleOptions) -> Run:
     run = load_run(path, trust_code=trust_code, device=device)
-    remove_stale_temporaries(run.path)
+    if not runtime.writer:   # reads the run; rank 0 writes it
+        run.path, log = None, (lambda line: None)
+    else:
+        remove_stale_temporaries(run.path)
     check_resume_epochs(epochs, run.state, path, run.config.training.epochs)
     changed = epochs is not None and epochs != run.config.training.epochs
     if changed:  # written once every check below has passed
@@ -207,6 +230,8 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
         run.config = RunConfig(run.config.data, run.config.model, training, run.config.image_shape, run.config.code)
     state = run.state or TrainState()
     if state.epoch >= run.config.training.epochs and state.step == 0:
+        if run.path is None:
+            return run
         if changed:
             write_config(run.path, run.config)
         if pictures_missing(run) or not (run.path / FINDINGS_FILE).is_file():  # killed after its last checkpoint
@@ -218,15 +243,23 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
         return run
     check_resume_step(run.state, count(run.data.train_x), run.config.training.batch_size, path)
     check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training, run.data.train_y)
-    if changed:
+    if changed and run.path is not None:
         write_config(run.path, run.config)
-    if run.state is not None:
+    if run.state is not None and run.path is not None:
         save_state(run.path, run.pair, state)   # metrics.csv re-derived from the checkpoint
-    return _train_run(run, state, progress, log)
+    return _train_run(run, state, progress, log, runtime, scale)
 
 
-def _train_run(run: Run, state: TrainState, progress, log) -> Run:
-    save = (lambda s: save_state(run.path, run.pair, s)) if run.path else None
+def _train_run(run: Run, state: TrainState, progress, log, runtime, scale: ScaleOptions) -> Run:
+    if not runtime.writer:
+        log = lambda line: None  # noqa: E731 - rank 0 reports
+    tracker = Tracker(scale.logger if run.path else "csv", run.path, config_dict(run.config))
+
+    def save(s: TrainState) -> None:
+        save_state(run.path, run.pair, s)
+        tracker.epochs(s.history)
+
+    save = save if run.path else None
     if state.torch_rng is None:  # a fresh start draws the same numbers however it was set up
         pyro.set_rng_seed(run.config.training.seed)
     started, first_epoch = time.perf_counter(), state.epoch + 1
@@ -234,10 +267,11 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
     live = LiveWarnings(tqdm.write if log is print else log, state.history, config)  # + a line on explosion
     try:
         run.state = train(run.pair, run.data.train_x, run.data.test_x, run.config.training, state, save,
-                          log=live, progress=progress, train_labels=run.data.train_y)
+                          log=live, progress=progress, train_labels=run.data.train_y, runtime=runtime)
     except Interrupted as stop:
         run.state = stop.state
         stop.run_dir = run.path  # where to resume from (the command line names a new run only inside fit)
+        stop.quiet = not runtime.writer   # rank 0 tells the user
         raise
     if run.path is not None:
         save_pictures(run)
@@ -245,7 +279,9 @@ def _train_run(run: Run, state: TrainState, progress, log) -> Run:
         done = f"epochs {first_epoch}–{epochs}" if first_epoch > 1 else f"{epochs} epochs"
         log(f"trained {done} in {time.perf_counter() - started:.1f} s; run in {run.path}")
     findings = train_findings(run.history_rows, config)
+    text = render_findings(findings, "findings from the training curves")
     if run.path is not None:
         write_findings(run.path, findings)
-    log(render_findings(findings, "findings from the training curves"))
+        tracker.findings(findings, text)
+    log(text)
     return run

@@ -20,6 +20,7 @@ from pyro import poutine
 from bayesvae.models.pair import Pair
 
 from .compiled import CompiledObjective
+from .distributed import SINGLE_PROCESS, SingleProcess
 from .kl_weight import kl_weighted
 from .objectives import COMPILABLE, make_elbo
 from .optimizer import CheckedAdam
@@ -50,8 +51,10 @@ class TrainingStep:
     """
 
     def __init__(self, pair: Pair, options: TrainOptions, optimizer: CheckedAdam,
-                 device: torch.device | str = "cpu", compiled: bool | None = None, discrete: bool = False):
+                 device: torch.device | str = "cpu", compiled: bool | None = None, discrete: bool = False,
+                 runtime: SingleProcess = SINGLE_PROCESS):
         self.pair = pair
+        self.runtime = runtime   # with several ranks: gradients and loss summed over them before the update
         self.optimizer = optimizer
         self.compiled = not discrete and (compilable(pair, options.elbo) if compiled is None else compiled)
         self.beta = torch.tensor(1.0, device=device)
@@ -85,12 +88,16 @@ class TrainingStep:
             with poutine.trace(param_only=True) as capture:
                 loss = self.loss_and_grads(self.model, self.guide, x, self.beta, *labelled)  # a float: Pyro reads it
             params = list({site["value"].unconstrained() for site in capture.trace.nodes.values()})
+            if self.runtime.synchronizes:
+                loss = float(self.runtime.share_gradients(torch.tensor(loss), params))
             self.optimizer(params)
             if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_max))):
                 raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end
             loss = torch.tensor(loss, dtype=torch.float64, device=self.beta.device)
         else:
             loss, params = self.objective.loss_and_grads(self.model, self.guide, x, self.beta)
+            if self.runtime.synchronizes:
+                loss = self.runtime.share_gradients(loss, params)
             self.optimizer(params)
         self.losses.append(loss)
         self.gradient_maxima.append(self.optimizer.gradient_max)

@@ -32,6 +32,7 @@ from bayesvae.models.protocol import check_pair
 from bayesvae.models.sites import OBSERVED
 
 from .batches import binarize
+from .distributed import SINGLE_PROCESS, SingleProcess
 from .enumerated_terms import discrete_site_of
 from .evaluate import elbo_means
 from .image_source import check_in_memory_for, count, head, support_sample, test_source, training_source
@@ -126,15 +127,20 @@ def _install_sigint_flag() -> tuple[threading.Event, Callable[[], None]]:
 def train(pair: Pair, train_x, test_x, options: TrainOptions,
           state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
-          train_labels: torch.Tensor | None = None) -> TrainState:
+          train_labels: torch.Tensor | None = None, runtime: SingleProcess = SINGLE_PROCESS) -> TrainState:
     """Fit ``pair`` by SVI from ``state`` (fresh when None) up to ``options.epochs``; returns the final state.
 
     ``train_x``/``test_x`` are image tensors in [0, 1] on the training device, or streamed data sets
     (:mod:`.image_source`: batches read by a DataLoader, the same batches and metrics); ``save`` is called after
     every epoch (and on Ctrl-C) with a state that :func:`train` can resume from exactly.
-    ``progress=None`` shows a bar when stderr is a terminal.
+    ``progress=None`` shows a bar when stderr is a terminal. ``runtime``: one process (default) or one rank
+    of several (:mod:`.distributed`): it trains on its share of each global batch, gradients are summed over
+    ranks, and only the writer (rank 0) saves and logs.
     """
     log = log or (lambda line: tqdm.write(line))
+    if not runtime.writer:
+        # the writer alone saves and logs; a no-op save keeps the same finiteness checks on every rank
+        save, log, progress = (lambda _state: None), (lambda line: None), False
     state = state or TrainState()
     source = training_source(train_x, options.binarize, options.seed)
     n, device = source.n, source.device
@@ -146,18 +152,21 @@ def train(pair: Pair, train_x, test_x, options: TrainOptions,
         data_rng.set_state(state.data_rng)
     if state.torch_rng is not None:
         torch.set_rng_state(state.torch_rng)
+    runtime.seed_draws(options.seed, state.epoch, state.step)
 
     optimizer = CheckedAdam(options.lr)
     if state.optimizer:
         optimizer.set_state(state.optimizer)
     with pyro.validation_enabled(False):
         discrete = discrete_site_of(pair, source.head(2)) is not None
-    training_step = TrainingStep(pair, options, optimizer, device=device, discrete=discrete)
+    training_step = TrainingStep(pair, options, optimizer, device=device, discrete=discrete, runtime=runtime)
     # M2: the labels of the chosen labelled images, −1 elsewhere; a labelled batch joins every step
     labelled = choose_labelled(train_labels, options.labels, options.seed).to(device) \
         if options.labels else None
 
     interrupted, restore_sigint = _install_sigint_flag()
+    if runtime.synchronizes:
+        runtime.watch(interrupted)
     total = options.epochs * steps_per_epoch
     bar = tqdm(total=total, initial=min(total, state.epoch * steps_per_epoch + state.step), unit="step",
                disable=None if progress is None else not progress, dynamic_ncols=True)
@@ -176,9 +185,11 @@ def train(pair: Pair, train_x, test_x, options: TrainOptions,
                     labelled_batches(labelled, steps_per_epoch, options.batch_size, data_rng)
                 started = time.perf_counter()
                 with training_step.running():
-                    for step, batch in enumerate(epoch_batches.batches(state.step), start=state.step):
+                    for step, batch in enumerate(epoch_batches.batches(state.step, runtime.rank, runtime.world),
+                                                 start=state.step):
                         try:
-                            extra = () if picks is None else (images[picks[step]], labelled[picks[step]])
+                            pick = None if picks is None else runtime.share(picks[step])
+                            extra = () if picks is None else (images[pick], labelled[pick])
                             training_step(batch, *extra)
                         except (NonFiniteStep, ValueError, RuntimeError) as error:
                             # a NaN met by a user distribution built with validate_args=True is this step's
@@ -190,14 +201,14 @@ def train(pair: Pair, train_x, test_x, options: TrainOptions,
                         state.step = step + 1
                         bar.update()
                         pause_point("step")
-                        if interrupted.is_set() and state.step < steps_per_epoch:
+                        if runtime.agreed_stop(interrupted) and state.step < steps_per_epoch:
                             _account(training_step, state, epoch, options)
                             _snapshot(state, optimizer, epoch_start_rng)
                             _save(save, pair, state)
                             raise Interrupted(state, interrupted.signal)
                 _account(training_step, state, epoch, options)
                 pause_point("evaluate")
-                metrics = elbo_means(pair, test_images)
+                metrics = runtime.mean_over_images(lambda images: elbo_means(pair, images), test_images)
                 row = {"epoch": epoch, "beta": beta, "train_loss": state.partial_loss / n,
                        "test_elbo": metrics["elbo"], "test_log_likelihood": metrics["log_likelihood"],
                        "test_kl": metrics["kl"], "test_log_prior": metrics["log_prior"]}
@@ -207,7 +218,7 @@ def train(pair: Pair, train_x, test_x, options: TrainOptions,
                 _save(save, pair, state)
                 log(_row(row, time.perf_counter() - started))
                 bar.set_postfix_str(f"epoch {epoch} train -obj/img {row['train_loss']:.2f}", refresh=False)
-                if interrupted.is_set():
+                if runtime.any_rank(interrupted):
                     raise Interrupted(state, interrupted.signal)
     finally:
         bar.close()

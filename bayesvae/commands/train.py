@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bayesvae.config import DataSpec
 from bayesvae.inference.options import TrainOptions
+from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.inference.train import Interrupted
 from bayesvae.models.build import ModelSpec
 from bayesvae.models.checks import declared
@@ -18,6 +19,7 @@ from bayesvae.options import add_flags, given
 MODEL_OPTIONS = tuple(name for name in declared(ModelSpec) if name not in ("model", "guide"))
 TRAIN_OPTIONS = tuple(declared(TrainOptions))
 DATA_OPTIONS = tuple(declared(DataSpec))  # stream, image_size, workers
+SCALE_OPTIONS = tuple(declared(ScaleOptions))
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -57,14 +59,18 @@ def run(args: argparse.Namespace) -> int:
             if extra or args.force:
                 names = ", ".join("--" + n.replace("_", "-") for n in extra + (["force"] if args.force else []))
                 raise BadInput(f"--resume continues a run with its own config.json; {names} cannot change it "
-                               f"(only --epochs and --device can)")
+                               f"(only --epochs, --device and the scale-out options can)")
             out = Path(args.resume)
-            resume(out, epochs=args.epochs, trust_code=args.trust_code, device=args.device)
+            resume(out, epochs=args.epochs, trust_code=args.trust_code, device=args.device,
+                   **given(args, SCALE_OPTIONS))
         else:
             out = args.out if args.out is not None else NEW_RUN_DIR  # '' is refused, not the default
             fit(args.model, args.guide, args.dataset or "digits", out, data_dir=args.data_dir,
-                download=not args.no_download, device=args.device, force=args.force, **given_options(args))
+                download=not args.no_download, device=args.device, force=args.force, **given_options(args),
+                **given(args, SCALE_OPTIONS))
     except Interrupted as stop:
+        if getattr(stop, "quiet", False):   # another rank than 0: rank 0 tells the user
+            return 128 + stop.signal
         what = "terminated (SIGTERM)" if stop.signal == signal.SIGTERM else "interrupted"
         sys.stderr.write(f"bayesvae: {what} after epoch {stop.state.epoch}"
                          f"{f' (+{stop.state.step} steps)' if stop.state.step else ''}; saved. "
@@ -78,6 +84,8 @@ def add_parser(sub) -> None:
                             description="Fit a model/guide pair by SVI. With no options: the default VAE on "
                             "scikit-learn's digits, in well under a minute on 2 CPU cores.")
     add_run_options(parser)
+    add_flags(parser.add_argument_group("scale-out (data-parallel processes, Lightning Fabric; see README)"),
+              ScaleOptions)
     parser.add_argument("--out", help="run folder (default: runs/<dataset>-<guide>-z<d>-<time>)")
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     parser.add_argument("--force", action="store_true", help="replace an existing run in --out")
