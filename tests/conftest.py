@@ -82,15 +82,17 @@ def bayesvae_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
 
 
-def start_paused(cmd: list, env: dict, point: str, marker: Path):
+def start_paused(cmd: list, env: dict, point: str, marker: Path, new_session: bool = False):
     """Start ``cmd`` told to pause at ``point`` (NAME:N, see inference/pause_points.py); return the process
-    once it sits there (or has ended): kill and race tests then act at an exact moment, never after a sleep."""
+    once it sits there (or has ended): kill and race tests then act at an exact moment, never after a sleep.
+    ``new_session``: the process leads a process group of its own (kill it and the ranks it started at once)."""
     import subprocess
     import time
 
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)})
+                            env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)},
+                            start_new_session=new_session)
     hung = time.monotonic() + 600  # not a timing guess: only a process that never gets there hits it
     while proc.poll() is None and not marker.exists():
         if time.monotonic() > hung:
