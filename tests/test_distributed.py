@@ -117,32 +117,26 @@ def assert_close_params(a: Path, b: Path) -> None:
         assert torch.allclose(ma, mb, rtol=1e-3, atol=1e-4), f"Adam's gradient average differs at {k}"
 
 
-def test_two_processes_train_the_single_process_parameters_from_disjoint_shards(setup, one_process):
-    one, one_log = one_process
-    two, two_log = train(setup, "two", "--devices", "2")
-    assert_close_params(one, two)
-    rows_one, rows_two = (run.joinpath("metrics.csv").read_text().splitlines() for run in (one, two))
-    assert rows_one[0] == rows_two[0] and len(rows_two) == 1 + EPOCHS   # same columns, one row per epoch
-    for a, b in zip(rows_one[1:], rows_two[1:]):   # train_loss: the all-reduced sum over ranks / n
-        assert np.allclose([float(v) for v in a.split(",")], [float(v) for v in b.split(",")],
-                           rtol=1e-5, equal_nan=True)
-
-    single = lines(one_log / "shares-0.txt")
-    rank0, rank1 = lines(two_log / "shares-0.txt"), lines(two_log / "shares-1.txt")
-    assert len(single) == len(rank0) == len(rank1) == EPOCHS * 23
-    for whole, a, b in zip(single, rank0, rank1):
-        assert Counter(a) + Counter(b) == Counter(whole), "the ranks' shares are not a partition of the batch"
+def assert_partition(single: Path, two: Path, steps: int) -> None:
+    """At every step the two ranks' images, together, are the single-process batch (multisets of image
+    hashes: ranks take disjoint parts), sizes differing by at most one."""
+    whole, rank0, rank1 = lines(single / "shares-0.txt"), lines(two / "shares-0.txt"), lines(two / "shares-1.txt")
+    assert len(rank0) == len(rank1) == steps and len(whole) == EPOCHS * 23
+    for batch, a, b in zip(whole, rank0, rank1):
+        assert Counter(a) + Counter(b) == Counter(batch), "the ranks' shares are not a partition of the batch"
         assert abs(len(a) - len(b)) <= 1
     assert {len(a) for a in rank0} == {32, 15}
 
-    writers = [line.split() for line in (two_log / "writers.txt").read_text().splitlines()]
-    assert len(writers) == EPOCHS and {w[0] for w in writers} == {"0"} and len({w[1] for w in writers}) == 1
-    single_writers = (one_log / "writers.txt").read_text().split()
-    assert single_writers[2::3] == ["False"] * EPOCHS, "the single-process path imported Lightning"
-    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
+
+def writers(log: Path) -> list[list[str]]:
+    """(rank, pid, Lightning imported) of every checkpoint write."""
+    return [line.split() for line in (log / "writers.txt").read_text().splitlines()]
 
 
 def test_killed_two_process_run_resumes_in_one_process(setup, one_process):
+    """Epoch 1 on 2 processes, SIGKILL in epoch 2, epochs 2 on 1 process: the single-process run's end
+    (so the 2-process epoch was the single-process epoch), one writer, a partition of every batch."""
+    one, one_log = one_process
     root, args, env = setup
     run, log = root / "killed", root / "log-killed"
     log.mkdir()
@@ -152,11 +146,37 @@ def test_killed_two_process_run_resumes_in_one_process(setup, one_process):
     os.killpg(proc.pid, signal.SIGKILL)   # rank 0 and the rank it launched
     proc.wait()
     assert load_checkpoint(run / "checkpoint.safetensors")[1]["epoch"] == 1
+    assert_partition(one_log, log, steps=30)   # both ranks did step 30's all-reduce before pausing
+    assert [w[0] for w in writers(log)] == ["0"] and writers(log)[0][2] == "True"
+    assert [w[2] for w in writers(one_log)] == ["False"] * EPOCHS, "the single-process path imported Lightning"
+    first_row = run.joinpath("metrics.csv").read_text().splitlines()[:2]
+
     done = subprocess.run(bayesvae_command() + ["train", "--resume", str(run), "--trust-code"],
                           env={**env, "BAYESVAE_TEST_LOG": str(log)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(run.joinpath("metrics.csv").read_text().splitlines()) == 1 + EPOCHS
-    assert_close_params(one_process[0], run)   # no Monte Carlo noise: the same end as one process throughout
+    assert_same_metrics(one, run)
+    assert run.joinpath("metrics.csv").read_text().splitlines()[:2] == first_row
+    assert_close_params(one, run)   # no Monte Carlo noise: the same end as one process throughout
+
+
+def assert_same_metrics(one: Path, two: Path) -> None:
+    """Same columns, one row per epoch, the same values (train_loss: the all-reduced sum over ranks / n)."""
+    rows_one, rows_two = (run.joinpath("metrics.csv").read_text().splitlines() for run in (one, two))
+    assert rows_one[0] == rows_two[0] and len(rows_two) == len(rows_one) == 1 + EPOCHS
+    for a, b in zip(rows_one[1:], rows_two[1:]):
+        assert np.allclose([float(v) for v in a.split(",")], [float(v) for v in b.split(",")],
+                           rtol=1e-5, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_single_process_parameters_from_disjoint_shards(setup, one_process):
+    one, one_log = one_process
+    two, two_log = train(setup, "two", "--devices", "2")
+    assert_close_params(one, two)
+    assert_same_metrics(one, two)
+    assert_partition(one_log, two_log, steps=EPOCHS * 23)
+    assert [w[0] for w in writers(two_log)] == ["0"] * EPOCHS and len({w[1] for w in writers(two_log)}) == 1
+    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
 
 
 @pytest.mark.parametrize("flags, message", [
