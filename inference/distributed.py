@@ -25,6 +25,7 @@ carries the step's loss and each rank's interrupt flag (one message per step, as
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Callable
 
@@ -58,6 +59,9 @@ class SingleProcess:
 
     def mean_over_images(self, mean: Callable[[torch.Tensor], dict], images: torch.Tensor) -> dict:
         return mean(images)
+
+    def from_writer(self, value: int) -> int:
+        return value
 
 
 SINGLE_PROCESS = SingleProcess()
@@ -134,3 +138,19 @@ class DataParallel(SingleProcess):
                               device=self.device)
         totals = self.fabric.all_reduce(values, reduce_op="sum")
         return {name: float(total) / images.shape[0] for name, total in zip(names, totals)}
+
+    def from_writer(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank (a whole number: a seed)."""
+        mine = torch.tensor([value if self.writer else 0], dtype=torch.int64, device=self.device)
+        return int(self.fabric.all_reduce(mine, reduce_op="sum")[0])
+
+    def gather_blocks(self, columns: torch.Tensor, n: int, size: int) -> torch.Tensor:
+        """Per-image results ``(C, n_r)`` of this rank's blocks (:meth:`share` of the ``⌈n/size⌉`` blocks of
+        ``size`` images) → ``(C, n)`` of all images in order. Every rank knows every rank's image count, so
+        the uneven parts are padded to one length for ``fabric.all_gather`` and cut back."""
+        blocks = torch.arange(math.ceil(n / size)).tensor_split(self.world)
+        counts = [sum(min(size, n - b * size) for b in part.tolist()) for part in blocks]
+        padded = columns.new_full((columns.shape[0], max(counts)), math.nan)
+        padded[:, :columns.shape[1]] = columns
+        every = self.fabric.all_gather(padded)   # (world, C, max count)
+        return torch.cat([every[r, :, :count] for r, count in enumerate(counts)], dim=1)

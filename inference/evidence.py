@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
+from .distributed import SINGLE_PROCESS, SingleProcess
 from .psis import KHAT_UNRELIABLE, pareto_khat
 from .terms import trace_terms
 
@@ -185,13 +186,24 @@ def draw_counts(k: int, chunk: int) -> Iterator[int]:
         yield min(chunk, k - start)
 
 
+def block_seed(seed: int, block: int) -> int:
+    """The torch seed of image block ``block``'s draws: a function of the seed and the block only, so
+    the draws of an image do not depend on which process or in which order its block is estimated."""
+    return (seed * 1_000_003 + block * 0x9E3779B1) % 2**63
+
+
 @torch.no_grad()
 def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int = 25, batch_size: int = 100,
-                          progress: bool | None = False) -> EvidenceEstimate:
+                          progress: bool | None = False, seed: int | None = None,
+                          runtime: SingleProcess = SINGLE_PROCESS) -> EvidenceEstimate:
     """Importance-sampled log p(x) for every image of ``x`` with K draws of the guide (see module docstring).
 
     ``chunk`` draws × ``batch_size`` images are traced at a time (vectorized in a particle plate);
     peak memory is that block's model trace plus its images' K log-weights, independent of N.
+    Each block of images draws from torch's generator seeded with :func:`block_seed` (``seed``; default:
+    one number drawn from torch's global RNG, so ``pyro.set_rng_seed`` still fixes the result), restored
+    afterwards. With a data-parallel ``runtime`` each rank estimates a contiguous run of blocks and the
+    per-image results are gathered in image order: the same numbers as one process for the same seed.
     ``progress``: True shows a tqdm bar over the N × K draws, None shows it only on a terminal.
     Raises :class:`BadInput` for a point-mass guide (no importance weights) and for K < 2.
     """
@@ -201,20 +213,32 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     if chunk < 1 or batch_size < 1:
         raise BadInput(f"chunk and batch_size must be ≥ 1, got {chunk} and {batch_size}")
     started = time.perf_counter()
+    seed = runtime.from_writer(int(torch.randint(2**31, ())) if seed is None else seed)
+    size = max(1, min(batch_size, MAX_HELD_WEIGHTS // k))
+    mine = runtime.share(torch.arange(math.ceil(x.shape[0] / size))).tolist()
     parts: list[tuple[torch.Tensor, ...]] = []
     validate = pyro.distributions.is_validation_enabled()
-    with tqdm(total=x.shape[0] * k, desc=f"evidence log p(x), K={k}", unit="draw", unit_scale=True,
-              disable=None if progress is None else not progress, leave=False) as bar:
-        for xb in x.split(max(1, min(batch_size, MAX_HELD_WEIGHTS // k))):
+    devices = [x.device] if x.device.type == "cuda" else []
+    with tqdm(total=min(x.shape[0], len(mine) * size) * k, desc=f"evidence log p(x), K={k}", unit="draw",
+              unit_scale=True, disable=None if progress is None else not progress, leave=False) as bar:
+        for block in mine:
+            xb = x[block * size:(block + 1) * size]
             log_w = []
-            for i, count in enumerate(draw_counts(k, chunk)):
-                # argument checks (pixels in the likelihood's support, ...) once per batch of images, not per chunk
-                with pyro.validation_enabled(validate and i == 0):
-                    terms = trace_terms(pair, xb, num_samples=count)
-                if terms.point_mass:
-                    raise BadInput(POINT_MASS_MESSAGE)
-                log_w.append(terms.log_weight)
-                bar.update(count * xb.shape[0])
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(block_seed(seed, block))
+                for i, count in enumerate(draw_counts(k, chunk)):
+                    # argument checks (pixels in the likelihood's support, ...) once per batch of images, not per chunk
+                    with pyro.validation_enabled(validate and i == 0):
+                        terms = trace_terms(pair, xb, num_samples=count)
+                    if terms.point_mass:
+                        raise BadInput(POINT_MASS_MESSAGE)
+                    log_w.append(terms.log_weight)
+                    bar.update(count * xb.shape[0])
             parts.append(summarize_log_weights(torch.cat(log_w)))
-    log_px, elbo, se, delta_se, elbo_se, khat = (torch.cat(column) for column in zip(*parts))
+    columns = [torch.cat(column) for column in zip(*parts)]
+    if runtime.synchronizes:   # one gather of all six columns in float64; then float32 as summarized, k̂ float64
+        gathered = runtime.gather_blocks(torch.stack([c.double().to(x.device) for c in columns]) if parts else
+                                         torch.empty(6, 0, dtype=torch.float64, device=x.device), x.shape[0], size)
+        columns = [column.float() for column in gathered[:5]] + [gathered[5]]
+    log_px, elbo, se, delta_se, elbo_se, khat = columns
     return EvidenceEstimate(log_px, elbo, se, elbo_se, k, time.perf_counter() - started, delta_se=delta_se, khat=khat)
