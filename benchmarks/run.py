@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from . import (data_pipeline, evaluation_throughput, evidence_error, findings_overhead, memory, streaming_loader,
-               svi_overhead)
+from . import (data_pipeline, evaluation_throughput, evidence_error, findings_overhead, memory, scale_out,
+               streaming_loader, svi_overhead)
 from .common import ROOT, load_average, machine, mnist_images
 
-BENCHMARKS = ("svi", "evaluation", "coverage", "data", "stream", "memory", "findings")
+BENCHMARKS = ("svi", "evaluation", "coverage", "data", "stream", "memory", "findings", "scaleout")
 SVI_TARGET, IWAE_TARGET = 1.05, 1.10
 IWAE_TEXT = ("IWAE (`--elbo iwae`, K vectorized particles; compiled: `bayesvae.inference.compiled.JitIWAE`) over a "
              "hand-written IWAE loop (`HandWrittenVAE._iwae_loss`), MLP, batch 128, with Pyro's interpreted "
@@ -54,13 +54,17 @@ class Sizes:
     memory_training: tuple[int, ...] = (1_000, 10_000)
     memory_evidence: tuple[tuple[int, int], ...] = ((1_000, 100), (1_000, 1_000), (10_000, 100), (10_000, 1_000))
     memory_allocators: tuple[str, ...] = tuple(memory.ALLOCATORS)
+    scale_images: int = 3_000        # conv VAE, 1 vs 2 processes
+    scale_epochs: int = 4
+    scale_repetitions: int = 2
 
 
 FULL = Sizes()
 QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), iwae_images=((5, 256), (50, 128)), repetitions=1, evidence_images=20, coverage_seeds=3,
               evidence_k=20, surgery_images=200, evaluation_repetitions=1, data_images=256, data_epochs=1,
               stream_images=192, stream_epochs=1,
-              memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",))
+              memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",),
+              scale_images=300, scale_epochs=2, scale_repetitions=1)
 
 
 def trained_pair(x_grey: torch.Tensor, epochs: int = 1):
@@ -143,6 +147,10 @@ def run(sizes: Sizes, threads: int, only: tuple[str, ...], log=print) -> dict:
         row = findings_overhead.run(trained_pair(x[:sizes.svi_images]), binary, sizes.evidence_k,
                                     sizes.evaluation_repetitions, log)
         sections["findings"] = findings_overhead.markdown(row)
+    if "scaleout" in only:
+        log("6. data-parallel training, 1 vs 2 CPU processes (conv VAE) ...")
+        rows = scale_out.measure(x[:sizes.scale_images], sizes.scale_epochs, sizes.scale_repetitions, log=log)
+        sections["scaleout"] = scale_out.markdown(rows)
     facts["load average (1, 5, 15 min) at end"] = load_average()
     facts["benchmark minutes"] = f"{(time.perf_counter() - started) / 60:.1f}"
     return {"machine": facts, "data": data_note, "sections": sections}
@@ -189,6 +197,11 @@ TITLES = {
                             "with `MALLOC_MMAP_THRESHOLD_=1048576`: glibc then gives every freed block of 1 MiB "
                             "or more back at once, so the peak is what the code holds, not what the allocator "
                             "kept (see `benchmarks/memory.py`)."),
+    "scaleout": ("6. Data-parallel training: 1 vs 2 CPU processes",
+                 "Training images per second of `bayesvae train --net conv` with `--devices 1` and `--devices 2` "
+                 "(Lightning Fabric, gloo), one torch thread per process, the same global batch (128) and seed; "
+                 "epochs after the first, start-up not counted (`benchmarks/scale_out.py`). Below 2× is expected "
+                 "on 2 cores: each step ends with an all-reduce of every gradient."),
     "findings": ("5. Findings overhead in diagnose",
                  "Time of the findings layer (diagnose_findings, render, JSON) over diagnose part 1 on the same "
                  "results, alternating rounds (`benchmarks/findings_overhead.py`)."),

@@ -81,7 +81,8 @@ def _number(cell: str) -> float:
 @pytest.mark.bench
 def test_quick_mode_runs_every_benchmark_and_writes_well_formed_results(tmp_path, capsys):
     out = tmp_path / "RESULTS.md"
-    assert bench.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    fast = [name for name in bench.BENCHMARKS if name != "scaleout"]   # scaleout: its own (slow) test below
+    assert bench.main(["--quick", "--threads", "1", "--out", str(out), "--only", *fast]) == 0
     text = out.read_text()
     assert "| CPU |" in text and "| torch |" in text and "| pyro-ppl |" in text
     assert "Data: " in text
@@ -113,3 +114,13 @@ def test_quick_mode_runs_every_benchmark_and_writes_well_formed_results(tmp_path
     memory = _table(text, "## 4. Memory")
     assert [row[0] for row in memory] == ["training", "evidence"]
     assert all(_number(row[6]) >= _number(row[5]) > 0 for row in memory)  # peak ≥ after set-up
+
+
+@pytest.mark.slow
+@pytest.mark.bench
+def test_quick_scale_out_benchmark_reports_both_process_counts(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    assert bench.main(["--quick", "--threads", "1", "--out", str(out), "--only", "scaleout"]) == 0
+    rows = _table(out.read_text(), "## 6. Data-parallel training")
+    assert [row[0] for row in rows] == ["1", "2"] and _number(rows[0][4]) == 1.0
+    assert all(_number(row[3]) > 0 and _number(row[2]) >= 1 for row in rows)
