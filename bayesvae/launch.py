@@ -56,8 +56,12 @@ def launch(scale: ScaleOptions, device: str) -> SingleProcess:
     if not scale.parallel:
         return SINGLE_PROCESS
     from lightning.fabric import Fabric   # only here: the single-process path never loads Lightning
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    fabric = Fabric(accelerator=torch.device(device).type, devices=scale.devices, strategy=scale.strategy,
-                    num_nodes=scale.num_nodes, precision=scale.precision)
+    try:
+        fabric = Fabric(accelerator=torch.device(device).type, devices=scale.devices, strategy=scale.strategy,
+                        num_nodes=scale.num_nodes, precision=scale.precision)
+    except (MisconfigurationException, ValueError, RuntimeError) as error:   # ddp in a notebook, a torchrun mismatch
+        raise BadInput(f"cannot start {scale.devices * scale.num_nodes} processes: {error}") from None
     fabric.launch()
     return DataParallel(fabric)

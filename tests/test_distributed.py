@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -203,3 +204,36 @@ def test_bad_layout_is_refused_by_the_python_api_too(tmp_path):
     with pytest.raises(BadInput, match="unknown option 'device_count'"):
         bayesvae.fit(out=tmp_path / "run", device_count=2, device="cpu", progress=False, log=lambda _: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interactive_session_is_refused_in_one_line(tmp_path):
+    """Lightning's ddp launcher re-runs a script; a notebook or REPL cannot be re-run: BadInput, nothing written."""
+    code = ("import sys; sys.ps1 = '>>> '\n"   # what Python's REPL and notebooks set
+            "import bayesvae\n"
+            f"bayesvae.fit(epochs=1, devices=2, device='cpu', out={str(tmp_path / 'run')!r}, progress=False)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "BadInput: cannot start 2 processes" in done.stderr
+    assert "interactive environment" in done.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_both_ranks_after_the_same_step_and_rank_0_saves(setup, one_process):
+    root, args, env = setup
+    run, log = root / "terminated", root / "log-terminated"
+    log.mkdir()
+    cmd = bayesvae_command() + ["train", *args, "--out", str(run), "--devices", "2"]
+    proc = start_paused(cmd, {**env, "BAYESVAE_TEST_LOG": str(log)}, "step:5", root / "paused-term",
+                        new_session=True)
+    os.killpg(proc.pid, signal.SIGTERM)   # as a scheduler stops a job: every process of the group
+    _, err = proc.communicate()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.count("terminated (SIGTERM)") == 1          # rank 0 alone reports
+    state = load_checkpoint(run / "checkpoint.safetensors")[1]
+    # the flags were set during the pause after step 5 and travel with step 6's all-reduce: both stop there
+    assert (state["epoch"], state["step"]) == (0, 6)
+    assert len(lines(log / "shares-0.txt")) == len(lines(log / "shares-1.txt")) == 6
+    assert [w[0] for w in writers(log)] == ["0"]
+    done = subprocess.run(bayesvae_command() + ["train", "--resume", str(run), "--trust-code"],
+                          env={**env, "BAYESVAE_TEST_LOG": str(log)}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_close_params(one_process[0], run)
