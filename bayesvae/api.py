@@ -49,7 +49,7 @@ _MODEL_KEYS = set(declared(ModelSpec)) - {"model", "guide"}   # model/guide are 
 _TRAIN_KEYS = set(declared(TrainOptions))
 _DATA_KEYS = set(declared(DataSpec))   # stream, image_size, workers
 SCALE_NAMES = tuple(declared(ScaleOptions))   # how to run (devices, logger): never saved in config.json
-OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS | set(SCALE_NAMES)))
+OPTION_NAMES = tuple(sorted(_MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS))   # what config.json records
 
 
 class _NewRunDir:

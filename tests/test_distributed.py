@@ -237,3 +237,14 @@ def test_sigterm_stops_both_ranks_after_the_same_step_and_rank_0_saves(setup, on
                           env={**env, "BAYESVAE_TEST_LOG": str(log)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_close_params(one_process[0], run)
+
+
+def test_scale_out_options_are_not_saved_in_the_config(tmp_path, cli):
+    """--devices/--logger describe a session, not the run: config.json is the one-process run's, byte for byte."""
+    import bayesvae
+
+    assert cli("train", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "cli", "--devices", "1",
+               "--logger", "csv", "--num-nodes", "1", "--strategy", "ddp", "--precision", "32-true").code == 0
+    bayesvae.fit(out=tmp_path / "api", epochs=1, device="cpu", progress=False, log=lambda _: None)
+    assert (tmp_path / "cli" / "config.json").read_bytes() == (tmp_path / "api" / "config.json").read_bytes()
+    assert "devices" not in (tmp_path / "cli" / "config.json").read_text()
