@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> int:
-    sys.stderr.write(f"bayesvae: error: {message}\n")
+    from bayesvae.launch import reports_errors
+
+    if reports_errors():   # of several data-parallel processes, rank 0 alone
+        sys.stderr.write(f"bayesvae: error: {message}\n")
     return 2
 
 

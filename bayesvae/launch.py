@@ -22,6 +22,13 @@ from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.models.errors import BadInput
 
 EXTRA = "pip install 'bayesvae[distributed]'"
+_RANK = [0]   # this process's global rank once launched (0 until then, and with one process)
+
+
+def reports_errors() -> bool:
+    """True on the process that speaks for the run (rank 0): the others meet the same error at the same
+    step (they run the same checks on the same numbers) and stay silent, so the user reads one line."""
+    return _RANK[0] == 0
 
 
 def available_devices(device_type: str) -> int:
@@ -64,4 +71,5 @@ def launch(scale: ScaleOptions, device: str) -> SingleProcess:
     except (MisconfigurationException, ValueError, RuntimeError) as error:   # ddp in a notebook, a torchrun mismatch
         raise BadInput(f"cannot start {scale.devices * scale.num_nodes} processes: {error}") from None
     fabric.launch()
+    _RANK[0] = int(fabric.global_rank)
     return DataParallel(fabric)

@@ -271,3 +271,24 @@ def test_scale_out_options_are_not_saved_in_the_config(tmp_path, cli):
     bayesvae.fit(out=tmp_path / "api", epochs=1, device="cpu", progress=False, log=lambda _: None)
     assert (tmp_path / "cli" / "config.json").read_bytes() == (tmp_path / "api" / "config.json").read_bytes()
     assert "devices" not in (tmp_path / "cli" / "config.json").read_text()
+
+
+@pytest.mark.slow
+def test_divergence_stops_both_ranks_at_the_single_process_step_with_one_line(setup, tmp_path):
+    """The non-finite guard reads the summed loss and gradients: every rank stops at the same step, the
+    one a single process stops at; rank 0 alone prints it."""
+    import bayesvae
+    from bayesvae.inference.train import Diverged
+
+    root, _, env = setup
+    how = ["--epochs", "2", "--lr", "1e8", "--likelihood", "gaussian", "--binarize", "none", "--device", "cpu",
+           "--dataset", str(root / "digits.npz")]
+    with pytest.raises(Diverged) as single:
+        bayesvae.fit(data=str(root / "digits.npz"), out=tmp_path / "one", epochs=2, lr=1e8, likelihood="gaussian",
+                     binarize="none", device="cpu", progress=False, log=lambda _: None)
+    done = subprocess.run(bayesvae_command() + ["train", *how, "--out", str(tmp_path / "two"), "--devices", "2"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("bayesvae: error:")]
+    assert errors == [f"bayesvae: error: {' '.join(str(single.value).split())}"]
+    assert not (tmp_path / "two" / "checkpoint.safetensors").exists()
