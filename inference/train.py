@@ -6,7 +6,8 @@ loss Pyro reports is −objective summed over the batch, in nats. After every
 epoch the test set is scored at β = 1 (:mod:`.evaluate`) and ``save`` receives a :class:`TrainState`
 that restores the run exactly: parameters, Adam's moments, the torch and data RNG states.
 Ctrl-C (SIGINT) and SIGTERM are deferred to the end of the current step, saved the same way, then
-raised as :class:`Interrupted`.
+raised as :class:`Interrupted`. With several data-parallel processes (``runtime``, :mod:`.distributed`)
+each trains on its share of every batch and the gradients are summed over them.
 """
 
 from __future__ import annotations
