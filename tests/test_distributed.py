@@ -292,3 +292,19 @@ def test_divergence_stops_both_ranks_at_the_single_process_step_with_one_line(se
     errors = [line for line in done.stderr.splitlines() if line.startswith("bayesvae: error:")]
     assert errors == [f"bayesvae: error: {' '.join(str(single.value).split())}"]
     assert not (tmp_path / "two" / "checkpoint.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_on_streamed_data_train_the_single_process_parameters(tmp_path, digits):
+    """A memory-mapped .npy read by DataLoader workers, each rank its share (part B's sampler): the same end
+    as one process (point-mass guide, no Monte Carlo noise)."""
+    np.save(tmp_path / "digits.npy", digits.train_x.numpy())
+    how = ["--dataset", str(tmp_path / "digits.npy"), "--workers", "1", "--guide", "delta", "--binarize", "none",
+           "--likelihood", "gaussian", "--epochs", "2", "--batch-size", "64", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for devices in ("1", "2"):
+        done = subprocess.run(bayesvae_command() + ["train", *how, "--out", str(tmp_path / devices),
+                                                    "--devices", devices], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert_close_params(tmp_path / "1", tmp_path / "2")
+    assert_same_metrics(tmp_path / "1", tmp_path / "2")
