@@ -8,7 +8,6 @@ train in memory only (``out=None``).
 
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,15 +25,16 @@ from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.run_lock import run_folder_lock
 from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.inference.state_schema import check_resume_epochs, check_resume_step
-from bayesvae.inference.train import Interrupted, TrainState, check_training_setup, train
+from bayesvae.inference.train import Interrupted, TrainState, train
+from bayesvae.inference.training_setup import check_training_setup
 from bayesvae.models.build import BUILTIN_MODEL, ModelSpec
 from bayesvae.models.checks import declared
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
-from bayesvae.models.user_code import is_code_ref, sha256_file, split_code_ref
 
 from .checks import check_out_folder, resolve_device
-from .config import CODE_DIR, DataSpec, RunConfig, read_config
+from .config import DataSpec, RunConfig, read_config
+from .definitions import code_entries, definition
 from .data import NAMED, Dataset, load_dataset
 from .data.mnist_like import MNIST_LIKE
 from .data.torchvision_sets import TORCHVISION_SETS
@@ -62,53 +62,6 @@ class _NewRunDir:
 NEW_RUN_DIR = _NewRunDir()
 
 
-def _callable_ref(fn: Callable) -> str | None:
-    """``"file.py:name"`` for a function (or ``obj.method``) defined at the top level of a .py file, else None."""
-    target = getattr(fn, "__self__", None)
-    function = getattr(fn, "__func__", fn)
-    namespace = getattr(function, "__globals__", None)
-    try:
-        source = inspect.getsourcefile(function)
-    except TypeError:
-        source = None
-    if namespace is None or not source or not source.endswith(".py"):
-        return None
-    for name, value in namespace.items():
-        if target is None and value is fn:
-            return f"{source}:{name}"
-        if target is not None and value is target:
-            return f"{source}:{name}.{function.__name__}"
-    return None
-
-
-def _definition(value, role: str) -> tuple[str, Callable | None]:
-    """(reference for config.json, in-memory callable or None) for a ``model=``/``guide=`` argument."""
-    default = BUILTIN_MODEL if role == "model" else "normal"
-    if value is None:
-        return default, None
-    if isinstance(value, (str, Path)):
-        return str(value), None
-    if callable(value):
-        ref = _callable_ref(value)
-        return (ref, None) if ref else (f"<in-memory {role}>", value)
-    raise BadInput(f"{role}= must be a name, 'script.py:function' or a function, got {type(value).__name__}")
-
-
-def _code_entries(spec: ModelSpec) -> tuple[ModelSpec, dict, dict[str, Path]]:
-    """Point the spec's scripts at their RUN/code/ copies: (saved spec, config.json code entries, sources)."""
-    code, sources, refs, files = {}, {}, {}, {}
-    for role, ref in spec.code_refs.items():
-        path, name = split_code_ref(ref)
-        path = path.resolve()
-        if path not in files:  # one copy per script, named after it
-            file = f"{CODE_DIR}/{path.name}"
-            files[path] = file if file not in files.values() else f"{CODE_DIR}/{role}_{path.name}"
-        code[role] = {"file": files[path], "sha256": sha256_file(path)}
-        sources[role] = path
-        refs[role] = f"{files[path]}:{name}"
-    return ModelSpec.from_dict({**spec.to_dict(), **refs}), code, sources
-
-
 def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
         data_dir: str | None = None, download: bool = True, device: str | None = None, force: bool = False,
         progress: bool | None = None, log: Callable[[str], None] | None = None, **options) -> Run:
@@ -125,8 +78,8 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     log = log or print
     check_keywords(options, _MODEL_KEYS | _TRAIN_KEYS | _DATA_KEYS | set(SCALE_NAMES))
     scale = ScaleOptions(**{k: v for k, v in options.items() if k in SCALE_NAMES})
-    model_ref, model_fn = _definition(model, "model")
-    guide_ref, guide_fn = _definition(guide, "guide")
+    model_ref, model_fn = definition(model, "model")
+    guide_ref, guide_fn = definition(guide, "guide")
     in_memory = model_fn is not None or guide_fn is not None
     if in_memory and out is not None:
         raise BadInput("a model/guide defined outside a .py file cannot be saved with its run: "
@@ -165,7 +118,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
 
     if out is NEW_RUN_DIR:
         out = default_run_dir(dataset.name if isinstance(data, Dataset) else str(data), spec)
-    saved_spec, code, sources = _code_entries(spec) if out is not None else (spec, {}, {})
+    saved_spec, code, sources = code_entries(spec) if out is not None else (spec, {}, {})
     config = RunConfig(data_spec, saved_spec, training, dataset.image_shape, code)
     run_dir = None if out is None or not runtime.writer else Path(out)   # rank 0 alone writes
     with run_folder_lock(run_dir, "training"):  # one writer per run folder, until the pictures are drawn

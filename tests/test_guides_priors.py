@@ -18,7 +18,7 @@ from pyro.infer import SVI, Trace_ELBO
 from bayesvae.inference.objectives import make_elbo
 from bayesvae.inference.terms import trace_terms
 from bayesvae.inference.options import TrainOptions
-from bayesvae.inference.train import check_training_setup
+from bayesvae.inference.training_setup import check_training_setup
 from bayesvae.models.build import ModelSpec, build_pair
 from bayesvae.models.errors import BadInput
 from bayesvae.models.guides import IAF
