@@ -56,8 +56,8 @@ def discrete_columns(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None, s
     estimate = estimate_log_evidence_discrete(pair, x, k=k)
     probs = estimate.q_class if estimate.q_class is not None else estimate.posterior
     agreement = class_agreement(probs, labels, classifier=site == LABEL)
-    columns = {"log_px": estimate.mean_log_px, "log_px_se": estimate.se_mean, "gap": estimate.mean_gap,
-               "class_entropy": agreement["mean_entropy_nats"]}
+    columns = {"discrete_site": site, "log_px": estimate.mean_log_px, "log_px_se": estimate.se_mean,
+               "gap": estimate.mean_gap, "class_entropy": agreement["mean_entropy_nats"]}
     for key in ("accuracy", "cluster_accuracy", "purity"):
         if key in agreement:
             columns[f"class_{key}"], columns[f"class_{key}_chance"] = agreement[key], agreement[key + "_chance"]

@@ -175,7 +175,8 @@ def table_rows(results: dict) -> list[dict]:
                           ("purity", "cluster purity (majority label per cluster)")):
             if key in summary:
                 rows.append(_row(f"{what}, {name}", summary[key], None,
-                                 f"chance (labels shuffled): {summary[key + '_chance']:.3f}; labels used only here"))
+                                 f"chance (labels shuffled): {summary[key + '_chance']:.3f}; labels used only here"
+                                 + (" and in training with --labels" if key == "accuracy" else "")))
     if results["given_class"] is None:
         reason = results["latent"]["skipped"]
         return rows + [_row("latent dimensions, ELBO surgery, z-terms", None, None, f"not defined: {reason}")]

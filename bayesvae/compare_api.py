@@ -134,6 +134,7 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
         + (f" K={config.training.particles}" if config.training.elbo == "iwae" else ""),
         "particles": config.training.particles, "beta": config.training.beta, "latent_dim": config.model.latent_dim,
         "epochs": run.state.epoch, "dataset": config.data.dataset, "n_images": int(x.shape[0]),
+        "train_labels": config.training.labels,   # M2's labelled training images (0: labels unused in training)
         **{key: point.to_dict()[key] for key in ("rate", "rate_se", "rate_method", "distortion", "distortion_se")},
         # the ELBO diagnose prints (= −(D + R) up to rounding); a discrete pair's sums the class exactly
         "elbo": terms["elbo"]["value"] if terms is not None else point.to_dict()["elbo"],
