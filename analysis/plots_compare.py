@@ -70,13 +70,14 @@ def plot_rate_distortion(names: list[str], points: list[RatePoint], path: Path) 
     _save(fig, path)
 
 
-def plot_latent_panels(panels: list[dict], path: Path, title: str, shared: bool = False) -> None:
+def plot_latent_panels(panels: list[dict], path: Path, title: str, shared: bool = False,
+                       legend: str = "class (never used in training)") -> None:
     """One scatter per run of 2-D coordinates coloured by class.
 
     Each panel dict: ``name``, ``xy`` (N, 2), ``labels`` (N,) or None, ``axes`` (what the axes are),
     optional ``prior_xy`` (draws from p(z) in the same projection, drawn in grey underneath) and ``note``.
     ``shared``: every panel on the same axis limits (for coordinates in the units of z, e.g. PCA), so a spread
-    that one run has and another lacks is seen, not rescaled away.
+    that one run has and another lacks is seen, not rescaled away. ``legend``: the title of the class legend.
     """
     points = [p[key] for p in panels for key in ("xy", "prior_xy") if p.get(key) is not None and len(p[key])]
     limits = None
@@ -109,7 +110,7 @@ def plot_latent_panels(panels: list[dict], path: Path, title: str, shared: bool 
         ax.tick_params(labelsize=7)
     if handles:
         fig.legend([handles[c] for c in classes], [str(c) for c in classes], loc="outside lower center",
-                   ncol=min(len(classes), 10), markerscale=3, fontsize=8, title="class (never used in training)")
+                   ncol=min(len(classes), 10), markerscale=3, fontsize=8, title=legend)
     fig.suptitle(title, fontsize=11)
     _save(fig, path)
 

@@ -157,7 +157,7 @@ def measure(name: str, run: Run, k: int, split: str, max_images: int | None, num
         notes.append(f"{name}: the data set has no labels: class grouping not measured")
     row = label_compare_row(json_safe(row), config)  # user's prior named
     extras = {"x": x, "labels": labels, "means": means, "activity": activity, "point": point,
-              "grouping": grouping, "notes": notes}
+              "grouping": grouping, "notes": notes, "discrete_site": site, "given_class": z_pair is not run.pair}
     return row, extras
 
 

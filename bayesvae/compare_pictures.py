@@ -28,9 +28,10 @@ def draw(out: Path, named: list[tuple[str, Run]], extras: list[dict], tsne: bool
             xy, prior_xy, axes = project(e["means"], method, extra=draws)
             panels.append({"name": name, "xy": xy, "prior_xy": prior_xy, "axes": axes,
                            "labels": None if e["labels"] is None else e["labels"].cpu().numpy(),
-                           "note": f"β = {run.config.training.beta:g}, guide {run.config.model.guide}"})
+                           "note": panel_note(run, e)})
         files.append(out / filename)
-        plot_latent_panels(panels, files[-1], title, shared=method == "pca")   # PCA keeps the units of z
+        plot_latent_panels(panels, files[-1], title, shared=method == "pca",   # PCA keeps the units of z
+                           legend=legend_title(named))
     if any(e["grouping"] for e in extras):
         files.append(out / "class_grouping.png")
         plot_class_grouping(names, [e["grouping"] for e in extras], files[-1])
@@ -48,3 +49,21 @@ def draw(out: Path, named: list[tuple[str, Run]], extras: list[dict], tsne: bool
             files.append(out / f"{stem}-traversal.png")
             save_grid(traversal(run.pair, e["means"], e["x"], dims), files[-1], nrow=11)
     return files
+
+
+def panel_note(run: Run, extra: dict) -> str:
+    """β and the guide; for a run with a discrete class, the model and which z the means are of."""
+    note = f"β = {run.config.training.beta:g}, guide {run.config.model.guide}"
+    if extra.get("discrete_site"):
+        site, model = extra["discrete_site"], run.config.model.model
+        given = f"E[z|x,{site}*], {site}* = argmax q({site}|x)" if extra.get("given_class") else "E_q[z|x]"
+        note = f"{model}, {note}; {given}"
+    return note
+
+
+def legend_title(named: list[tuple[str, Run]]) -> str:
+    """The class legend: never used in training, unless a run (M2 --labels N) was trained with some labels."""
+    trained = [f"{name}, {run.config.training.labels} images" for name, run in named if run.config.training.labels]
+    if not trained:
+        return "class (never used in training)"
+    return f"class (labels used in training only by {'; '.join(trained)})"

@@ -37,3 +37,20 @@ def test_mixture_and_m2_rows_get_their_scores_and_true_sentences():
 def test_only_discrete_runs_drop_the_plain_legend():
     out = text([row("m2", discrete_site="y", train_labels=0, class_accuracy=0.3, class_accuracy_chance=0.1)])
     assert "IWAE_K" not in out and "labels used only here, never in training" in out
+
+
+def fake_run(model="builtin", labels=0):
+    from types import SimpleNamespace
+    return SimpleNamespace(config=SimpleNamespace(training=SimpleNamespace(beta=1.0, labels=labels),
+                                                  model=SimpleNamespace(model=model, guide="normal")))
+
+
+def test_latent_picture_owns_up_to_m2_labels_and_names_the_z_it_shows():
+    from bayesvae.compare_pictures import legend_title, panel_note
+
+    assert legend_title([("vae", fake_run()), ("mix", fake_run("mixture"))]) == "class (never used in training)"
+    title = legend_title([("vae", fake_run()), ("m2", fake_run("m2", 100))])
+    assert "never" not in title and "m2, 100 images" in title
+    assert panel_note(fake_run(), {"discrete_site": None}) == "β = 1, guide normal"
+    assert "E[z|x,y*], y* = argmax q(y|x)" in panel_note(fake_run("m2", 100), {"discrete_site": "y", "given_class": True})
+    assert panel_note(fake_run("mixture"), {"discrete_site": "c", "given_class": False}).endswith("E_q[z|x]")
