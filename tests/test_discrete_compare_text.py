@@ -54,3 +54,12 @@ def test_latent_picture_owns_up_to_m2_labels_and_names_the_z_it_shows():
     assert panel_note(fake_run(), {"discrete_site": None}) == "β = 1, guide normal"
     assert "E[z|x,y*], y* = argmax q(y|x)" in panel_note(fake_run("m2", 100), {"discrete_site": "y", "given_class": True})
     assert panel_note(fake_run("mixture"), {"discrete_site": "c", "given_class": False}).endswith("E_q[z|x]")
+
+
+def test_report_captions_say_what_training_saw_of_the_labels():
+    from types import SimpleNamespace
+
+    from bayesvae.report.compare_section import seen
+
+    assert seen(SimpleNamespace(config={"training": {"labels": 0}})) == "never saw"
+    assert "100 labelled images" in seen(SimpleNamespace(config={"training": {"labels": 100}}))

@@ -130,7 +130,9 @@ def _grouping_sentences(results: ResultSet, rows: list[tuple[RunResults, dict]])
     if grouped:
         out.append("Why, without labels: training only asks each code to help reconstruct its own image (and, with β "
                    "> 0, keeps the codes near the prior); digits of one class look alike, so they need similar codes. "
-                   "Labels were used only here, to colour the plots and to fit and score the probes.")
+                   "Labels were used only here, to colour the plots and to fit and score the probes"
+                   + "".join(f" (and {row['train_labels']} of them in training {run.name}, M2 --labels)"
+                             for run, row in rows if row.get("train_labels")) + ".")
     if len(results.datasets) == 1 and len({run.beta for run, _ in rows}) > 1:
         by_beta = sorted(rows, key=lambda item: item[0].beta)
         out.append("Across β: " + ", ".join(f"β = {run.beta:g} ({run.guide}) k-NN {num(row.get('knn_accuracy'), 3)}, "
@@ -166,5 +168,11 @@ def grouping_section(results: ResultSet) -> Section:
                      else "along its one dimension (x axis, latent units; y axis, class)")
             means.append(figure(path, f"{run.name}: posterior means by class",
                                 f"Each dot is one test image at its posterior mean E_q[z | x] {where}, coloured by its "
-                                f"class label, which training never saw; contours: the prior's density."))
+                                f"class label, which training {seen(run)}; contours: the prior's density."))
     return section.add(grid(means))
+
+
+def seen(run) -> str:
+    """What training saw of the labels: nothing, or (M2 --labels N) N of them."""
+    labels = run.config.get("training", {}).get("labels")
+    return f"saw for {labels} labelled images only (M2 --labels)" if labels else "never saw"
