@@ -122,5 +122,5 @@ def differentiated(objective):
         loss = objective(*args)
         if getattr(loss, "requires_grad", False):
             loss.backward(retain_graph=True)
-        return float(loss)
+        return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
     return loss_and_grads
