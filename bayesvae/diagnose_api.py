@@ -175,7 +175,8 @@ def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: st
                    progress: bool | None, log: Callable[[str], None], scale: ScaleOptions | None = None) -> dict | None:
     """Measure (see :func:`diagnose`), write anatomy.json/anatomy.txt/PNGs, log the table; returns the results
     (None on a rank > 0 when ``scale`` shards the evidence, :mod:`.diagnose_shards`)."""
-    from bayesvae.analysis.diagnose_report import format_table, measure as measure_continuous, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.diagnose_report import format_table, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.diagnose_report import measure as measure_continuous
     from bayesvae.analysis.discrete_report import measure_any as measure
     from bayesvae.analysis.findings import diagnose_findings, render_findings
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
