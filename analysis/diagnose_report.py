@@ -49,18 +49,23 @@ class Part1:
     evidence: object | None = None          # the per-image EvidenceEstimate (None for a point-mass guide)
 
 
+def check_image_count(x: torch.Tensor) -> None:
+    if x.shape[0] < 2:
+        raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
+
+
 def _skipped(error: BadInput) -> dict:
     return {"skipped": str(error)}
 
 
 def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000,
             anatomy_samples: int = quantities.ANATOMY_SAMPLES, progress: bool | None = None, seed: int = 0,
-            beta: float | None = None) -> Part1:
+            beta: float | None = None, estimate=None) -> Part1:
     """Run every part-1 measurement on the images ``x`` (see module docstring); each quantity's draws start
     from ``seed`` (:mod:`.quantities`), so compare and the sweep summary print the same values. ``beta``:
-    the KL weight the pair was trained with, for the answer sentence (None: not known)."""
-    if x.shape[0] < 2:
-        raise BadInput(f"diagnose needs at least 2 images, got {x.shape[0]}")
+    the KL weight the pair was trained with, for the answer sentence (None: not known). ``estimate``: the
+    evidence already estimated on these images with this seed (sharded over ranks), else it is estimated here."""
+    check_image_count(x)
     site = discrete_site_of(pair, x)
     if site is not None:  # these estimators would miss log p(c) − log q(c|x): never a silent wrong number
         raise BadInput(f"the pair has a discrete site {site!r}: measure it with "
@@ -71,9 +76,8 @@ def measure(pair: Pair, x: torch.Tensor, labels: torch.Tensor | None = None, k: 
     notes = [unregistered_note(first.q, "guide"), unregistered_note(prior, "prior")]
     results: dict = {"units": UNITS, "n_images": x.shape[0], "k": k, "pixels": int(x[0].numel()),
                      "prior": answers.prior_scale(prior), "notes": [n for n in notes if n]}
-    estimate = None
     try:
-        estimate = quantities.evidence(pair, x, k, seed, progress)
+        estimate = estimate if estimate is not None else quantities.evidence(pair, x, k, seed, progress)
         results["evidence"] = {**estimate.summary(),   # log_px, log_px_se, se_method, gap, khat, khat_max, ...
                                "seconds": estimate.seconds, "images_per_second": x.shape[0] / estimate.seconds}
     except BadInput as error:

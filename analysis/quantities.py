@@ -12,6 +12,7 @@ from __future__ import annotations
 import pyro
 import torch
 
+from bayesvae.inference.distributed import SINGLE_PROCESS, SingleProcess
 from bayesvae.inference.evidence import EvidenceEstimate, estimate_log_evidence
 from bayesvae.models.pair import Pair
 
@@ -23,10 +24,12 @@ from .rate_distortion import RatePoint
 ANATOMY_SAMPLES = 64   # draws of q(z|x) per image for the ELBO's terms (and rate/distortion)
 
 
-def evidence(pair: Pair, x: torch.Tensor, k: int, seed: int, progress: bool | None = False) -> EvidenceEstimate:
-    """Importance-sampled log p(x), the ELBO from the same K draws and their gap, per image."""
+def evidence(pair: Pair, x: torch.Tensor, k: int, seed: int, progress: bool | None = False,
+             runtime: SingleProcess = SINGLE_PROCESS) -> EvidenceEstimate:
+    """Importance-sampled log p(x), the ELBO from the same K draws and their gap, per image; with a
+    data-parallel ``runtime`` sharded over its ranks, with the same numbers (``diagnose --devices N``)."""
     pyro.set_rng_seed(seed)
-    return estimate_log_evidence(pair, x, k=k, progress=progress)
+    return estimate_log_evidence(pair, x, k=k, progress=progress, runtime=runtime)
 
 
 def anatomy(pair: Pair, x: torch.Tensor, seed: int, num_samples: int = ANATOMY_SAMPLES,

@@ -26,11 +26,13 @@ from bayesvae.inference.evidence import check_k
 from bayesvae.inference.files import atomic_write_text
 from bayesvae.inference.interrupts import deferred_interrupts
 from bayesvae.inference.options import SEED_LIMIT
+from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.models.checks import check_declared, declare, declared
 from bayesvae.models.errors import BadInput
 
 from .options import check_keywords
 from .posterior import PosteriorOptions, check_options as check_posterior_options, run_posterior
+from .diagnose_shards import scale_options, shard_evidence
 from .results import DiagnoseResult
 from .run import CHECKPOINT, Run, load_run
 
@@ -80,7 +82,7 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
              mcmc: bool = True, out: str | Path | None = None, *, trust_code: bool = False,
              device: str | None = None, seed: int = 0, progress: bool | None = None,
              log: Callable[[str], None] | None = None, posterior: PosteriorOptions | None = None,
-             **posterior_options) -> DiagnoseResult:
+             devices: int = 1, strategy: str = "ddp", num_nodes: int = 1, **posterior_options) -> DiagnoseResult | None:
     """Diagnose ``run`` (a :class:`~bayesvae.run.Run` or its folder) on ``split`` and return the results as data.
 
     Part 1 measures, per image and averaged over the first ``max_images`` images of the split (all by
@@ -94,6 +96,9 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
     ``posterior`` (a :class:`~bayesvae.posterior.PosteriorOptions`) or the same fields as keywords
     (``n_images=3, chains=2, ...``); its result is under ``"posterior"``.
     Files are written to ``out`` (default RUN/diagnostics/; nothing is written for an in-memory run).
+    ``devices`` (``strategy``, ``num_nodes``) > 1 shard the evidence estimate over data-parallel processes
+    with the same numbers (:mod:`bayesvae.diagnose_shards`; a script is re-run per extra process, as for
+    ``fit``); rank 0 returns the result, the other ranks None.
     The result is a dict (the JSON's keys) with tables as data: ``.table``, ``.per_dimension``,
     ``.per_image`` (xarray), ``.mcmc`` (ArviZ InferenceData); see :mod:`bayesvae.results`.
     """
@@ -105,19 +110,24 @@ def diagnose(run: Run | str | Path, split: str = "test", k: int = 1000, max_imag
     if posterior is not None and posterior_options:
         raise BadInput("give the posterior options either as posterior=PosteriorOptions(...) or as keywords, not both")
     options = (posterior or PosteriorOptions(**posterior_options)) if mcmc else None
+    scale = scale_options(devices, strategy, num_nodes, device if not isinstance(run, Run) else run.device)
     if not isinstance(run, Run):
         run = load_trained(run, trust_code=trust_code, device=device)
     elif run.state is None:
         raise BadInput("this run was never trained: there is nothing to diagnose")
-    return diagnose_run(run, split, k, max_images, out, seed, options, progress, log)
+    return diagnose_run(run, split, k, max_images, out, seed, options, progress, log, scale)
 
 
 def diagnose_run(run: Run, split: str, k: int, max_images: int | None, out: str | Path | None, seed: int,
-                 posterior: PosteriorOptions | None, progress: bool | None, log: Callable[[str], None]) -> dict:
-    """Both parts on a loaded run (the command line and :func:`diagnose` call this); ``posterior`` None: part 1 only."""
+                 posterior: PosteriorOptions | None, progress: bool | None, log: Callable[[str], None],
+                 scale: ScaleOptions | None = None) -> dict | None:
+    """Both parts on a loaded run (the command line and :func:`diagnose` call this); ``posterior`` None: part 1
+    only; ``scale`` (parallel): the evidence sharded over its ranks, None returned on every rank but 0."""
     if posterior is not None:
         check_posterior_options(run, posterior, split)  # refuse bad part-2 options before part 1 writes anything
-    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log)   # a DiagnoseResult
+    results = diagnose_part1(run, split, k, max_images, out, seed, progress, log, scale)   # a DiagnoseResult
+    if results is None:   # a rank > 0 of a sharded evidence: its part is done
+        return None
     if posterior is not None and posterior_skip_reason(results):
         results["posterior"] = {"skipped": posterior_skip_reason(results)}
         log(f"\npart 2 skipped: {results['posterior']['skipped']}")
@@ -162,15 +172,24 @@ def guide_name(spec) -> str:
 
 
 def diagnose_part1(run: Run, split: str, k: int, max_images: int | None, out: str | Path | None, seed: int,
-                   progress: bool | None, log: Callable[[str], None]) -> dict:
-    """Measure (see :func:`diagnose`), write anatomy.json/anatomy.txt/PNGs, log the table; returns the results."""
+                   progress: bool | None, log: Callable[[str], None], scale: ScaleOptions | None = None) -> dict | None:
+    """Measure (see :func:`diagnose`), write anatomy.json/anatomy.txt/PNGs, log the table; returns the results
+    (None on a rank > 0 when ``scale`` shards the evidence, :mod:`.diagnose_shards`)."""
     from bayesvae.analysis.diagnose_report import format_table, write_plots  # matplotlib: load on use
+    from bayesvae.analysis.diagnose_report import measure as measure_continuous
     from bayesvae.analysis.discrete_report import measure_any as measure
     from bayesvae.analysis.findings import diagnose_findings, render_findings
     from bayesvae.analysis.findings.wiring import config_dict, write_findings
 
     x, labels = run.images(split, max_images)
-    part = measure(run.pair, x, labels, k=k, progress=progress, seed=seed, beta=run.config.training.beta)
+    shared = None
+    if scale is not None and scale.parallel:
+        goes_on, shared = shard_evidence(run, x, k, seed, scale, progress)
+        if not goes_on:
+            return None
+    beta = run.config.training.beta
+    part = (measure_continuous(run.pair, x, labels, k=k, progress=progress, seed=seed, beta=beta, estimate=shared)
+            if shared is not None else measure(run.pair, x, labels, k=k, progress=progress, seed=seed, beta=beta))
     results = part.results
     results.update({"split": split, "seed": seed, "max_images": max_images,
                     "trained_epochs": run.state.epoch if run.state is not None else None,

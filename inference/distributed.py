@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from typing import Callable
 
 import torch
@@ -152,5 +153,7 @@ class DataParallel(SingleProcess):
         counts = [sum(min(size, n - b * size) for b in part.tolist()) for part in blocks]
         padded = columns.new_full((columns.shape[0], max(counts)), math.nan)
         padded[:, :columns.shape[1]] = columns
-        every = self.fabric.all_gather(padded)   # (world, C, max count)
+        with warnings.catch_warnings():   # Lightning's own call, not ours: the user cannot act on it
+            warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_gather is deprecated")
+            every = self.fabric.all_gather(padded)   # (world, C, max count)
         return torch.cat([every[r, :, :count] for r, count in enumerate(counts)], dim=1)

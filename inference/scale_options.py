@@ -21,8 +21,9 @@ LOGGERS = ("csv", "tensorboard", "mlflow")
 class ScaleOptions:
     """Data-parallel layout and experiment tracking of one training session."""
 
-    devices: int = declare(1, "data-parallel processes per node, one per device (CPU: per core); each trains on "
-                           "its share of every global batch of --batch-size images", kind="whole", low=1,
+    devices: int = declare(1, "data-parallel processes per node, one per device (CPU: per core); train: each trains "
+                           "on its share of every global batch of --batch-size images; diagnose: each estimates "
+                           "the evidence of its share of the images", kind="whole", low=1,
                            metavar="N")
     strategy: str = declare("ddp", "how the processes are started and talk (Lightning Fabric): ddp re-launches "
                             "this command once per extra device (or joins torchrun's processes)", kind="choice",
