@@ -239,8 +239,12 @@ STOPS = {signal.SIGINT: (130, "bayesvae: interrupted; nothing was half-written")
          signal.SIGTERM: (143, "bayesvae: terminated (SIGTERM); nothing was half-written")}
 
 
-@pytest.mark.parametrize("signum", sorted(STOPS))
-@pytest.mark.parametrize("case", sorted(INTERRUPT_POINTS))
+# Ctrl-C at every point; SIGTERM (the same clean-up path, raised as Terminated) at start-up and mid-write
+CASES_AND_SIGNALS = [(case, signal.SIGINT) for case in sorted(INTERRUPT_POINTS)] + \
+    [("train during start-up", signal.SIGTERM), ("diagnose while writing", signal.SIGTERM)]
+
+
+@pytest.mark.parametrize("case,signum", CASES_AND_SIGNALS)
 def test_ctrl_c_or_sigterm_outside_training_exits_with_one_line_and_no_leftovers(case, signum, workspace):
     root, args, env, reference = workspace
     make_args, point = INTERRUPT_POINTS[case]
