@@ -11,7 +11,6 @@ import argparse
 import difflib
 import errno
 import importlib
-import os
 import signal
 import sys
 import warnings

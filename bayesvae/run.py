@@ -18,7 +18,6 @@ import csv
 import errno
 import io
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
