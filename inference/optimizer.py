@@ -1,8 +1,6 @@
-"""The optimizer of SVI training: Adam over all of a pair's parameters, recording each step's largest |gradient|."""
+"""The optimizer of SVI training: Adam over all of a pair's parameters, recording whether each step's gradients were finite."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -11,12 +9,17 @@ import pyro.optim
 
 
 class CheckedAdam(pyro.optim.PyroOptim):
-    """Adam on all parameters at once, recording the largest |gradient| of each step on the device.
+    """Adam on all parameters at once, recording on the device whether each step's gradients were finite.
 
-    ``gradient_max`` (0-dim tensor) is max_i |g_i| over every gradient of the last step: NaN or ±inf
-    exactly when some gradient element is (the ∞-norm propagates NaN and cannot overflow). It is not
-    read here: reading it would make the host wait for the device at every step. The training loop
-    reads it once per epoch (:meth:`.step.TrainingStep.read`) and stops at the first bad step, before
+    ``gradient_sum`` (0-dim tensor) is Σ_i g_i over every gradient element of the last step, in float32.
+    It is not finite exactly when some g_i is NaN or ±inf, or when the sum overflows, which needs some
+    |g_i| ≥ 3.4·10³⁸ / n ≈ 10³³ for n ≤ 10⁵·⁵ elements per tensor — a gradient whose square already
+    overflows Adam's second moment (g² > 3.4·10³⁸ from |g| > 1.8·10¹⁹), so that step is a divergence too.
+    One sum per tensor: about 10× cheaper on the CPU than the ∞-norm it replaces (``_foreach_norm(·, inf)``
+    runs one slow kernel per tensor; 2.7 ms vs 0.2 ms per step for the 784-400-50 MLP, one thread),
+    which at batch 32 was a third of the step's overhead over a plain loop.
+    It is not read here: reading it would make the host wait for the device at every step. The training
+    loop reads it once per epoch (:meth:`.step.TrainingStep.read`) and stops at the first bad step, before
     any checkpoint of that epoch is written, so the last good checkpoint is kept.
 
     Pyro's ``PyroOptim`` keeps one torch optimizer per parameter; here one ``torch.optim.Adam`` holds
@@ -30,13 +33,13 @@ class CheckedAdam(pyro.optim.PyroOptim):
         super().__init__(torch.optim.Adam, {"lr": lr})
         self.lr = lr
         self.adam: torch.optim.Adam | None = None
-        self.gradient_max = torch.zeros(())
+        self.gradient_sum = torch.zeros(())
 
     def __call__(self, params, *args, **kwargs) -> None:
         params = [p for p in params if p.grad is not None]
         if not params:
             return
-        self.gradient_max = torch.stack(torch._foreach_norm([p.grad for p in params], math.inf)).max()
+        self.gradient_sum = torch.stack([p.grad.sum() for p in params]).sum()
         new = [p for p in params if p not in self.optim_objs]
         if new:
             self._adopt(new)

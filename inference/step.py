@@ -1,8 +1,9 @@
 """One SVI training step, compiled where it can be: what :func:`.train.train` runs and benchmarks/ times.
 
 A step never waits for the device: it returns the loss as a 0-dim tensor and records, also on the
-device, the largest |gradient| the optimizer applied (:class:`.optimizer.CheckedAdam`). The epoch loop
-reads both once, at the epoch's end (:meth:`TrainingStep.read`), and finds the first step whose loss or
+device, the sum of the gradients the optimizer applied, which is not finite when one of them is (or when
+they are so large, ≳ 10³³, that the sum overflows: :class:`.optimizer.CheckedAdam`). The epoch loop reads
+both once, at the epoch's end (:meth:`TrainingStep.read`), and finds the first step whose loss or
 gradient was not finite there.
 """
 
@@ -68,7 +69,7 @@ class TrainingStep:
         else:
             self.loss_and_grads = make_elbo(options.elbo, options.particles).loss_and_grads
         self.losses: list[torch.Tensor] = []
-        self.gradient_maxima: list[torch.Tensor] = []
+        self.gradient_sums: list[torch.Tensor] = []
 
     def set_beta(self, beta: float) -> None:
         self.beta.fill_(beta)
@@ -91,7 +92,7 @@ class TrainingStep:
             if self.runtime.synchronizes:
                 loss = float(self.runtime.share_gradients(torch.tensor(loss), params))
             self.optimizer(params)
-            if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_max))):
+            if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_sum))):
                 raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end
             loss = torch.tensor(loss, dtype=torch.float64, device=self.beta.device)
         else:
@@ -100,7 +101,7 @@ class TrainingStep:
                 loss = self.runtime.share_gradients(loss, params)
             self.optimizer(params)
         self.losses.append(loss)
-        self.gradient_maxima.append(self.optimizer.gradient_max)
+        self.gradient_sums.append(self.optimizer.gradient_sum)
         return loss
 
     def read(self) -> tuple[list[float], int | None]:
@@ -109,8 +110,8 @@ class TrainingStep:
         if not self.losses:
             return [], None
         recorded = torch.stack([torch.stack(self.losses).to(torch.float64),
-                                torch.stack(self.gradient_maxima).to(torch.float64)]).cpu()
-        self.losses, self.gradient_maxima = [], []
+                                torch.stack(self.gradient_sums).to(torch.float64)]).cpu()
+        self.losses, self.gradient_sums = [], []
         bad = (~recorded.isfinite()).any(0).nonzero()
         losses = recorded[0].tolist()
         return losses, (int(bad[0]) if bad.numel() else None)

@@ -115,3 +115,37 @@ def test_user_programs_are_not_compiled():
     from bayesvae.models.pair import Pair
 
     assert not compilable(Pair(model, built.guide, modules=built.modules), "analytic")
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf")])
+def test_a_compiled_step_with_a_finite_loss_and_a_bad_gradient_is_found_at_the_epochs_read(poison):
+    """The loss of step 3 is finite (computed before its update); one gradient element is made NaN or ±inf
+    by a hook on the parameter: read() must name that step, from the sums recorded on the device."""
+    pair = pair_of()
+    step = TrainingStep(pair, TrainOptions(elbo="mc", batch_size=8), CheckedAdam(0.01))
+    assert step.compiled
+    x = images(8)
+    with step.running():
+        for i in range(5):
+            if i == 3:
+                loc = pyro.get_param_store().get_param("guide$$$loc.bias").unconstrained()
+                handle = loc.register_hook(lambda g: g.index_fill(0, torch.tensor([0]), poison))
+            loss = step(x)
+            assert bool(torch.isfinite(loss)) is (i <= 3)   # after the bad update the parameters are NaN
+            if i == 3:
+                handle.remove()
+    losses, bad = step.read()
+    assert len(losses) == 5 and bad == 3
+
+
+def test_the_gradient_check_flags_exactly_non_finite_gradients_not_large_finite_ones():
+    pyro.clear_param_store()
+    p, q = (pyro.param(name, torch.zeros(n)).unconstrained() for name, n in (("p", 3), ("q", 2)))
+    adam = CheckedAdam(0.01)
+    for grads, finite in [((torch.tensor([1e30, -1e30, 3.0]), torch.tensor([1e30, 1e30])), True),
+                          ((torch.tensor([1.0, float("inf"), 0.0]), torch.tensor([0.0, 0.0])), False),
+                          ((torch.tensor([float("inf"), 0.0, 0.0]), torch.tensor([-float("inf"), 0.0])), False),
+                          ((torch.tensor([0.0, 0.0, 0.0]), torch.tensor([float("nan"), 0.0])), False)]:
+        p.grad, q.grad = grads[0].clone(), grads[1].clone()
+        adam([p, q])
+        assert bool(torch.isfinite(adam.gradient_sum)) is finite
