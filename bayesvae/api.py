@@ -226,6 +226,8 @@ def _train_run(run: Run, state: TrainState, progress, log, runtime, scale: Scale
         stop.run_dir = run.path  # where to resume from (the command line names a new run only inside fit)
         stop.quiet = not runtime.writer   # rank 0 tells the user
         raise
+    finally:
+        run.data.close()   # streamed data: its workers stop now, not whenever the collector finds them
     if run.path is not None:
         save_pictures(run)
         epochs = run.config.training.epochs

@@ -44,6 +44,18 @@ def test_streamed_folder_and_memmap_give_the_in_memory_metrics_exactly(tmp_path)
     assert len(in_memory) == 2 and streamed == in_memory and memmap == in_memory
 
 
+def test_training_and_reading_the_test_split_leave_no_reading_worker_running(tmp_path):
+    """The workers stop when fit returns (also when it is interrupted), not whenever the garbage collector
+    reaches the DataLoader: that wait (5 s per worker) landed on whatever ran next."""
+    import multiprocessing
+
+    np.save(tmp_path / "x.npy", grey_images(40))
+    run = bayesvae.fit(data=str(tmp_path / "x.npy"), workers=2, out=tmp_path / "run", **QUICK)
+    assert multiprocessing.active_children() == []
+    x, _ = run.images("test")
+    assert x.shape[0] > 0 and multiprocessing.active_children() == []
+
+
 def test_rank_shares_and_resumed_steps_are_exact_pieces_of_the_global_batches(tmp_path):
     """World 2: the two ranks' images of each step, side by side, are the single-process batch (binarized
     dynamically, so the keyed draws are per image, not per rank); start_step skips steps unloaded."""

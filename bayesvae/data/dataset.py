@@ -35,6 +35,9 @@ class Dataset:
             return self.test_x, self.test_y
         raise BadInput(f"unknown split {name!r}: choose train or test")
 
+    def close(self) -> None:
+        """Nothing to stop: the images are in memory (a streamed set stops its reading workers)."""
+
     def to(self, device: torch.device | str) -> "Dataset":
         self.train_x, self.test_x = self.train_x.to(device), self.test_x.to(device)
         return self

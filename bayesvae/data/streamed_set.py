@@ -42,6 +42,10 @@ class StreamedDataset:
             return self.test_x, self.test_y
         raise BadInput(f"unknown split {name!r}: choose train or test")
 
+    def close(self) -> None:
+        """Stop both splits' reading workers (a later pass starts new ones)."""
+        self.train_x.close(), self.test_x.close()
+
     def to(self, device) -> "StreamedDataset":
         self.train_x.to(device), self.test_x.to(device)
         return self

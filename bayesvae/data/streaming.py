@@ -95,6 +95,15 @@ class _Loader:
                                  worker_init_fn=_ignore_ctrl_c,
                                  generator=torch.Generator())  # its own seed: torch's global RNG is untouched
 
+    def close(self) -> None:
+        """Stop the workers now. Written by hand because torch has no public call for it: persistent workers
+        stop when the DataLoader's iterator is garbage-collected, and when that happened inside a cycle
+        collection (during an unrelated import, say) each worker's join waited out its 5 s timeout."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self.loader._iterator = None
+
     def __call__(self, batches: list[list[tuple[int, int | None]]], shape: tuple[int, ...]) -> Iterator[torch.Tensor]:
         """The batches' images in order; an empty share (a short last batch split over many ranks) is an
         empty (0, C, H, W) tensor, so every rank sees the same number of steps."""
@@ -125,6 +134,12 @@ class ImageStream:
         if self._loader is None:
             self._loader = _Loader(self.images, self.workers, self.device)
         return self._loader
+
+    def close(self) -> None:
+        """Stop the reading workers (the next pass starts new ones)."""
+        if self._loader is not None:
+            self._loader.close()
+            self._loader = None
 
     def head(self, k: int) -> torch.Tensor:
         """The first ``k`` images (grey levels), read in this process."""
@@ -176,4 +191,7 @@ class StreamedEvaluation:
         n = self.n if limit is None else min(limit, self.n)
         check_fits(n * 4 * torch.Size(self.stream.image_shape).numel(), self.stream.device.type,
                    f"{n} streamed images of shape {self.stream.image_shape}", "pass --max-images")
-        return torch.cat(list(self.chunks(1000, n)))
+        try:
+            return torch.cat(list(self.chunks(1000, n)))
+        finally:
+            self.stream.close()   # read once: the workers are not needed again
