@@ -131,3 +131,23 @@ def test_two_processes_train_at_bf16_mixed(runs, tmp_path):
     two = bayesvae.load_run(tmp_path / "two", device="cpu")
     np.testing.assert_allclose(losses(two), losses(runs["32-true"]), rtol=2e-3)
     assert {p.dtype for p in load_checkpoint(tmp_path / "two" / "checkpoint.safetensors")[0].values()} == {torch.float32}
+
+
+def test_64_true_compiles_the_objective_and_it_trains_as_the_interpreted_one(monkeypatch):
+    """The built-in pair at 64-true still takes the compiled objective (traced in float64), and it gives the
+    interpreted objective's losses (the same draws: equal to float64 rounding); bf16-mixed never compiles."""
+    import bayesvae.inference.step as step
+
+    chosen, real = [], step.TrainingStep.__init__
+
+    def recording(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        chosen.append(self.compiled)
+
+    monkeypatch.setattr(step.TrainingStep, "__init__", recording)
+    compiled = bayesvae.fit(epochs=2, precision="64-true", **TINY, **quiet)
+    bayesvae.fit(epochs=1, precision="bf16-mixed", **TINY, **quiet)
+    monkeypatch.setattr(step, "compilable", lambda pair, elbo: False)
+    interpreted = bayesvae.fit(epochs=2, precision="64-true", **TINY, **quiet)
+    assert chosen == [True, False, False]
+    np.testing.assert_allclose(losses(compiled), losses(interpreted), rtol=1e-12)
