@@ -18,9 +18,11 @@ from tqdm.auto import tqdm
 from bayesvae.analysis.findings import render_findings, train_findings
 from bayesvae.analysis.findings.wiring import FILE as FINDINGS_FILE
 from bayesvae.analysis.findings.wiring import LiveWarnings, config_dict, write_findings
+from bayesvae.inference.checkpoint import load_checkpoint
 from bayesvae.inference.image_source import count, head
 from bayesvae.inference.options import TrainOptions
 from bayesvae.inference.pause_points import pause_point
+from bayesvae.inference.precision import set_precision
 from bayesvae.inference.resources import check_training_memory
 from bayesvae.inference.run_lock import run_folder_lock
 from bayesvae.inference.scale_options import ScaleOptions
@@ -40,7 +42,7 @@ from .data.mnist_like import MNIST_LIKE
 from .data.torchvision_sets import TORCHVISION_SETS
 from .launch import check_scale, launch
 from .options import check_keywords
-from .run import (Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
+from .run import (CHECKPOINT, Run, build_run_pair, check_new_run_target, create_run_dir, load_run,
                   pictures_missing, remove_stale_temporaries, save_pictures, save_state, write_config)
 from .settings import default_run_dir, resolve
 from .tracking import Tracker, check_logger
@@ -115,6 +117,7 @@ def fit(model=None, guide=None, data: str | Dataset = "digits", out=None, *,
     runtime = launch(scale, device)   # several processes: the others start here, before anything is written
     if runtime.device not in (None, device):   # one GPU per rank
         device, pair, dataset = runtime.device, pair.to(runtime.device), dataset.to(runtime.device)
+    set_precision(pair, scale.precision)   # after the checks, which ran in float32
 
     if out is NEW_RUN_DIR:
         out = default_run_dir(dataset.name if isinstance(data, Dataset) else str(data), spec)
@@ -198,6 +201,9 @@ def _resume_locked(path, epochs: int | None, trust_code: bool, device: str | Non
     check_training_setup(run.pair, run.data.train_x, run.data.test_x, run.config.training, run.data.train_y)
     if changed and run.path is not None:
         write_config(run.path, run.config)
+    set_precision(run.pair, scale.precision)
+    if run.state is not None and scale.precision == "64-true":
+        run.pair.load_unconstrained(load_checkpoint(Path(path) / CHECKPOINT)[0])   # float64 values, not float32 copies
     if run.state is not None and run.path is not None:
         save_state(run.path, run.pair, state)   # metrics.csv re-derived from the checkpoint
     return _train_run(run, state, progress, log, runtime, scale)

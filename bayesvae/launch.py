@@ -18,6 +18,7 @@ import os
 import torch
 
 from bayesvae.inference.distributed import SINGLE_PROCESS, DataParallel, SingleProcess
+from bayesvae.inference.precision import check_precision
 from bayesvae.inference.scale_options import ScaleOptions
 from bayesvae.models.errors import BadInput
 
@@ -42,10 +43,11 @@ def available_devices(device_type: str) -> int:
 
 def check_scale(scale: ScaleOptions, device: str) -> None:
     """Refuse (BadInput, before any work) a layout this machine cannot start: more processes than devices,
-    one named device for several processes, or Lightning missing."""
+    one named device for several processes, Lightning missing, or a precision this device has not."""
+    parsed = torch.device(device)
+    check_precision(scale.precision, parsed.type)
     if not scale.parallel:
         return
-    parsed = torch.device(device)
     count = available_devices(parsed.type)
     if scale.devices > count:
         unit = {"cpu": "CPU cores", "cuda": "CUDA devices"}.get(parsed.type, f"{parsed.type} devices")

@@ -3,7 +3,10 @@ Lightning's loggers (``lightning.fabric.loggers.TensorBoardLogger``, ``lightning
 
 ``csv`` (the default) is the run's own metrics.csv (:func:`bayesvae.run.metrics_csv`, rewritten from the
 checkpoint after every epoch, format unchanged) and needs nothing more. ``tensorboard`` writes event files
-to RUN/tensorboard/, ``mlflow`` a file store in RUN/mlruns/ (``mlflow ui --backend-store-uri RUN/mlruns``);
+to RUN/tensorboard/, ``mlflow`` a file store in RUN/mlruns/ (``mlflow ui --backend-store-uri RUN/mlruns``).
+MLflow ≥ 3.7 refuses a file store unless ``MLFLOW_ALLOW_FILE_STORE`` is true ("maintenance mode"); it is set
+(unless the user set it) because the alternative, a sqlite store, needs SQLAlchemy and Alembic and spends
+~15 s migrating an empty database at the first epoch, and a file store is one folder that moves with the run;
 both are optional extras, imported only when chosen, refused in one line when missing. Each epoch's row of
 the history (nats per image; ``epoch`` is the step axis) and, at the end, the findings (as text and as the
 count of problems/warnings) are logged; only the writing process (rank 0) logs.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from pathlib import Path
 
 from bayesvae.models.errors import BadInput
@@ -41,6 +45,7 @@ class Tracker:
             from lightning.fabric.loggers import TensorBoardLogger
             self.logger = TensorBoardLogger(root_dir=str(run_dir), name="tensorboard", version="")
         elif name == "mlflow":
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # see the module docstring
             from lightning.pytorch.loggers import MLFlowLogger
             self.logger = MLFlowLogger(experiment_name="bayesvae", run_name=Path(run_dir).name,
                                        tracking_uri=(Path(run_dir) / "mlruns").resolve().as_uri())

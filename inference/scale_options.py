@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 
 from bayesvae.models.checks import check_declared, declare
 
+from .precision import PRECISIONS, check_precision
+
 STRATEGIES = ("ddp",)
-PRECISIONS = ("32-true",)
 LOGGERS = ("csv", "tensorboard", "mlflow")
 
 
@@ -30,7 +31,10 @@ class ScaleOptions:
                             choices=STRATEGIES)
     num_nodes: int = declare(1, "machines taking part (each runs --devices processes; start them with torchrun "
                              "or a cluster launcher)", kind="whole", low=1, metavar="M")
-    precision: str = declare("32-true", "floating-point precision of training (only 32-bit floats for now)",
+    precision: str = declare("32-true", "floating-point precision of training (Lightning's names): 32-true; "
+                             "64-true (float64 parameters, data and arithmetic); bf16-mixed (float32 weights, "
+                             "model and guide under bfloat16 autocast; runs Pyro's interpreted objective, never "
+                             "the compiled one); 16-mixed is refused (it needs a gradient scaler)",
                              kind="choice", choices=PRECISIONS)
     logger: str = declare("csv", "experiment tracking through Lightning's loggers: csv (metrics.csv only), "
                           "tensorboard (RUN/tensorboard/) or mlflow (RUN/mlruns/); csv is always written",
@@ -38,6 +42,7 @@ class ScaleOptions:
 
     def __post_init__(self):
         check_declared(self)
+        check_precision(self.precision)
 
     @property
     def parallel(self) -> bool:

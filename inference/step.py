@@ -36,9 +36,11 @@ class NonFiniteStep(Exception):
 def compilable(pair: Pair, elbo: str) -> bool:
     """True when training may compile the objective: it has a compiled form and model and guide are
     the built-in programs (bayesvae.models), which run the same sites with the same shapes at every
-    call. A user's script may branch in Python between calls; it runs interpreted."""
-    return elbo in COMPILABLE and all(type(fn).__module__.startswith("bayesvae.models.")
-                                      for fn in (pair.model, pair.guide))
+    call. A user's script may branch in Python between calls; it runs interpreted, and so does a pair under
+    bfloat16 autocast (``--precision bf16-mixed``, :mod:`.precision`: a trace would freeze autocast's weight copies)."""
+    programs = [getattr(fn, "__wrapped__", fn) for fn in (pair.model, pair.guide)]   # unwrap AtPrecision
+    return elbo in COMPILABLE and all(type(fn).__module__.startswith("bayesvae.models.") for fn in programs) \
+        and all(getattr(fn, "traceable", True) for fn in (pair.model, pair.guide))
 
 
 class TrainingStep:
@@ -90,7 +92,7 @@ class TrainingStep:
                 loss = self.loss_and_grads(self.model, self.guide, x, self.beta, *labelled)  # a float: Pyro reads it
             params = list({site["value"].unconstrained() for site in capture.trace.nodes.values()})
             if self.runtime.synchronizes:
-                loss = float(self.runtime.share_gradients(torch.tensor(loss), params))
+                loss = float(self.runtime.share_gradients(torch.tensor(loss, dtype=torch.float64), params))
             self.optimizer(params)
             if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_sum))):
                 raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end

@@ -203,7 +203,7 @@ def test_two_processes_train_the_single_process_parameters_from_disjoint_shards(
     (["--devices", "0"], "--devices must be a whole number ≥ 1"),
     (["--devices", "100000"], "this machine has"),
     (["--strategy", "horovod"], "unknown --strategy 'horovod'"),
-    (["--precision", "bf16-mixed"], "unknown --precision"),
+    (["--precision", "fp8"], "unknown --precision"),
     (["--num-nodes", "0"], "--num-nodes must be"),
 ])
 def test_bad_layout_is_refused_before_anything_is_written(cli, tmp_path, flags, message):
