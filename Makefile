@@ -29,13 +29,13 @@ browser:
 		|| echo "note: could not install chromium: the report's browser test will be skipped"; \
 	else echo "note: chromium is missing (install the 'chromium' package as root): the report's browser test will be skipped"; fi
 
-## test: the default test suite (a few minutes on 2 cores)
+## test: the default test suite, one pytest-xdist worker per core (about 4 minutes on 2 cores)
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 ## test-slow: the longer checks marked `slow`
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n auto -m slow
 
 ## bench: the benchmarks, writing benchmarks/RESULTS.md
 bench: $(STAMP)

@@ -59,7 +59,8 @@ def test_two_runs_are_compared(tmp_path, cli):
     assert "model  p(z) p(x|z): identical" in result.out and "class DeltaGuide" in result.out
 
 
-def test_side_by_side_without_against(cli):
+def test_side_by_side_without_against(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")   # the columns share the terminal's width; narrower ones wrap the lines
     result = cli("show", "--guide", "lowrank")
     assert result.code == 0 and "class LowRankNormalGuide" in result.out and "class Model" in result.out
 
