@@ -82,6 +82,16 @@ def bayesvae_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bayesvae.cli"]
 
 
+def default_signals() -> None:
+    """In a child before it runs (``preexec_fn``): Ctrl-C and SIGTERM as a terminal gives them, default and
+    unblocked. A child inherits ignored and blocked signals, and a test runner's worker need not have them
+    at their defaults: under pytest-xdist, Ctrl-C tests once found their children ignoring SIGINT."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def start_paused(cmd: list, env: dict, point: str, marker: Path, new_session: bool = False):
     """Start ``cmd`` told to pause at ``point`` (NAME:N, see inference/pause_points.py); return the process
     once it sits there (or has ended): kill and race tests then act at an exact moment, never after a sleep.
@@ -92,7 +102,7 @@ def start_paused(cmd: list, env: dict, point: str, marker: Path, new_session: bo
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**env, "BAYESVAE_PAUSE_AT": point, "BAYESVAE_PAUSE_FILE": str(marker)},
-                            start_new_session=new_session)
+                            start_new_session=new_session, preexec_fn=default_signals)
     hung = time.monotonic() + 600  # not a timing guess: only a process that never gets there hits it
     while proc.poll() is None and not marker.exists():
         if time.monotonic() > hung:

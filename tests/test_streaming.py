@@ -238,7 +238,7 @@ def test_ctrl_c_to_the_whole_process_group_leaves_the_workers_reading(tmp_path):
     import subprocess
     import time
 
-    from conftest import bayesvae_command
+    from conftest import bayesvae_command, default_signals
 
     folder = save_folder(tmp_path / "f", grey_images(60))
     marker = tmp_path / "paused"
@@ -246,7 +246,8 @@ def test_ctrl_c_to_the_whole_process_group_leaves_the_workers_reading(tmp_path):
                                 "--latent-dim", "2", "--hidden", "16", "--device", "cpu", "--out", str(tmp_path / "run")]
     env = {**os.environ, "BAYESVAE_PAUSE_AT": "evaluate:2", "BAYESVAE_PAUSE_FILE": str(marker)}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # its own process group, as a terminal's foreground job
+                            start_new_session=True,   # its own process group, as a terminal's foreground job
+                            preexec_fn=default_signals)
     hung = time.monotonic() + 600
     while proc.poll() is None and not marker.exists() and time.monotonic() < hung:
         time.sleep(0.01)  # waiting for an event, not guessing a duration
