@@ -64,8 +64,13 @@ class CheckedAdam(pyro.optim.PyroOptim):
             self.optim_objs[p] = self.adam
             saved = self._state_waiting_to_be_consumed.pop(store.param_name(p), None)
             if saved is not None:
-                single = torch.optim.Adam([p], lr=self.lr, fused=self.adam.defaults["fused"])
-                single.load_state_dict(saved)  # torch's own checks and casts
+                # torch's own checks and casts; they follow the saved groups' `fused` flag (checkpoints hold
+                # unfused groups, see get_state), which decides where the step count lives: on the
+                # parameter's device for fused Adam, as this optimizer's
+                fused = self.adam.defaults["fused"]
+                single = torch.optim.Adam([p], lr=self.lr)
+                single.load_state_dict({**saved, "param_groups": [{**g, "fused": fused}
+                                                                  for g in saved["param_groups"]]})
                 self.adam.state[p] = single.state[p]
 
     def get_state(self) -> dict:
