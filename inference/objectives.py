@@ -15,7 +15,6 @@ estimators traced once per batch shape.
 
 from __future__ import annotations
 
-
 import pyro.infer
 from pyro import poutine
 from torch.distributions import kl_divergence
