@@ -17,7 +17,8 @@ tests/test_compiled_objective.py). What this module adds to Pyro's:
   constants), and in each graph the traced sizes are folded into constants (``aten::size`` → a
   number, then TorchScript's constant propagation): the plate and scale bookkeeping that Pyro's
   programs do with sizes (``subsample`` ranges, ``size / subsample_size`` scales) is done once at
-  compile time instead of as ~25 tensor↔number conversions per step;
+  compile time instead of as ~25 tensor↔number conversions per step; then the operations that return
+  their input unchanged (×1, +0, reshapes to the same shape: :func:`drop_identities`) are removed;
 * the graph is called directly with the parameters' unconstrained tensors (fetched from the active
   param store at every call), not through Pyro's per-call parameter capture, which only re-checks that
   no parameter appeared after the first call — true of the built-in pairs;
@@ -151,6 +152,7 @@ def _compile(kind: str, particles: int, model, guide, x: torch.Tensor, *args) ->
     [traced] = compiled.compiled.values()
     graph = traced.graph.copy()
     fold_sizes(graph)
+    drop_identities(graph)
     return Graph(torch._C._create_function_from_graph(f"bayesvae_{kind}", graph), list(compiled._param_names),
                  pair=kind != "analytic")
 
@@ -171,6 +173,86 @@ def fold_sizes(graph: torch._C.Graph) -> None:
         node.output().replaceAllUsesWith(constant)
     torch._C._jit_pass_constant_propagation(graph)
     torch._C._jit_pass_dce(graph)
+
+
+def drop_identities(graph: torch._C.Graph) -> None:
+    """Remove the operations of the trace that return their input unchanged, then merge repeated ones.
+
+    Pyro's programs multiply each site's log-density by its scale (1 without subsampling or β), add the
+    first term of the ELBO to 0, divide by the number of particles (1), subtract the prior's loc (zeros)
+    and log-scale (zeros) and divide by its variance (ones), and reshape, expand and broadcast tensors to
+    the shapes they already have; the MLP step's graph has about a third of its operations of this kind.
+    A traced operation is removed only when it is an exact identity on the values it was traced with:
+    ``x·1``, ``x/1``, ``x + 0``, ``0 + x``, ``x − 0`` (constants that are all ones or zeros) and a reshape,
+    view, expand or broadcast to the shape it was given — and only when its result has the type of its
+    input (shape and dtype), so the values are the same, bit for bit. Then TorchScript's
+    common-subexpression pass merges operations repeated on the same inputs (random ones excepted), e.g.
+    the guide's scaled log-density that Pyro computes twice, as the ELBO term and as its entropy term;
+    autograd then adds the gradient contributions of a merged operation in another order, so gradients
+    agree up to float rounding (tests/test_compiled_objective.py).
+    Nothing is done to a graph with an in-place operation, where an identity's result could be an alias."""
+    if any(node.kind().startswith("aten::") and node.kind().endswith("_") for node in graph.nodes()):
+        return
+    for node in list(graph.nodes()):
+        if node.kind() == "aten::broadcast_tensors":
+            _drop_equal_broadcast(node)
+            continue
+        same = _identity_input(node)
+        if same is not None and _same_type(same, node.output()):
+            node.output().replaceAllUsesWith(same)
+    torch._C._jit_pass_dce(graph)
+    torch._C._jit_pass_cse(graph)
+    torch._C._jit_pass_dce(graph)
+
+
+def _identity_input(node: torch._C.Node) -> torch._C.Value | None:
+    """The input that ``node`` returns unchanged, when its other inputs make it an identity."""
+    kind, inputs = node.kind(), list(node.inputs())
+    if kind in ("aten::reshape", "aten::view", "aten::expand"):
+        return inputs[0]
+    if kind in ("aten::mul", "aten::div") and len(inputs) == 2:
+        if _constant_all(inputs[1], 1):
+            return inputs[0]
+        if kind == "aten::mul" and _constant_all(inputs[0], 1):
+            return inputs[1]
+    if kind in ("aten::add", "aten::sub") and len(inputs) == 3:
+        if _constant_all(inputs[1], 0):
+            return inputs[0]
+        if kind == "aten::add" and _constant_all(inputs[0], 0) and _constant(inputs[2]) == 1:
+            return inputs[1]
+    return None
+
+
+def _drop_equal_broadcast(node: torch._C.Node) -> None:
+    """``broadcast_tensors([a, b, ...])`` unpacked, where every tensor already has the broadcast shape."""
+    listed, uses = node.input().node(), node.output().uses()
+    if listed.kind() != "prim::ListConstruct" or len(uses) != 1 or uses[0].user.kind() != "prim::ListUnpack":
+        return
+    pairs = list(zip(listed.inputs(), uses[0].user.outputs()))
+    if all(_same_type(given, broadcast) for given, broadcast in pairs):
+        for given, broadcast in pairs:
+            broadcast.replaceAllUsesWith(given)
+
+
+def _constant(value: torch._C.Value):
+    return value.toIValue() if value.node().kind() == "prim::Constant" else None
+
+
+def _constant_all(value: torch._C.Value, number: int) -> bool:
+    constant = _constant(value)
+    if isinstance(constant, torch.Tensor):
+        return constant.numel() > 0 and bool((constant == number).all())
+    return isinstance(constant, (int, float)) and not isinstance(constant, bool) and constant == number
+
+
+def _same_type(a: torch._C.Value, b: torch._C.Value) -> bool:
+    """Both are tensors of one dtype and one fully known shape."""
+    types = [value.type() for value in (a, b)]
+    if not all(isinstance(t, torch._C.TensorType) for t in types):
+        return False
+    sizes = [t.sizes() for t in types]
+    return sizes[0] is not None and None not in sizes[0] and sizes[0] == sizes[1] \
+        and types[0].scalarType() == types[1].scalarType() and types[0].scalarType() is not None
 
 
 def _unoptimized():

@@ -1,10 +1,8 @@
 """One SVI training step, compiled where it can be: what :func:`.train.train` runs and benchmarks/ times.
 
-A step never waits for the device: it returns the loss as a 0-dim tensor and records, also on the
-device, the sum of the gradients the optimizer applied, which is not finite when one of them is (or when
-they are so large, ≳ 10³³, that the sum overflows: :class:`.optimizer.CheckedAdam`). The epoch loop reads
-both once, at the epoch's end (:meth:`TrainingStep.read`), and finds the first step whose loss or
-gradient was not finite there.
+A step never waits for the device: it returns the loss as a 0-dim tensor and keeps it there. The epoch
+loop reads the losses once, at the epoch's end (:meth:`TrainingStep.read`), together with whether every
+gradient applied so far was finite, which Adam's own state tells (:meth:`.optimizer.CheckedAdam.moments_finite`).
 """
 
 from __future__ import annotations
@@ -71,7 +69,6 @@ class TrainingStep:
         else:
             self.loss_and_grads = make_elbo(options.elbo, options.particles).loss_and_grads
         self.losses: list[torch.Tensor] = []
-        self.gradient_sums: list[torch.Tensor] = []
 
     def set_beta(self, beta: float) -> None:
         self.beta.fill_(beta)
@@ -94,7 +91,7 @@ class TrainingStep:
             if self.runtime.synchronizes:
                 loss = float(self.runtime.share_gradients(torch.tensor(loss, dtype=torch.float64), params))
             self.optimizer(params)
-            if not (math.isfinite(loss) and math.isfinite(float(self.optimizer.gradient_sum))):
+            if not (math.isfinite(loss) and bool(self.optimizer.moments_finite())):
                 raise NonFiniteStep   # Pyro read the loss anyway: stop now, not at the epoch's end
             loss = torch.tensor(loss, dtype=torch.float64, device=self.beta.device)
         else:
@@ -103,20 +100,19 @@ class TrainingStep:
                 loss = self.runtime.share_gradients(loss, params)
             self.optimizer(params)
         self.losses.append(loss)
-        self.gradient_sums.append(self.optimizer.gradient_sum)
         return loss
 
-    def read(self) -> tuple[list[float], int | None]:
-        """The losses of the steps since the last read (nats per batch) and the index among them of the
-        first step whose loss or gradient was not finite (None if all were); one device read."""
-        if not self.losses:
-            return [], None
-        recorded = torch.stack([torch.stack(self.losses).to(torch.float64),
-                                torch.stack(self.gradient_sums).to(torch.float64)]).cpu()
-        self.losses, self.gradient_sums = [], []
-        bad = (~recorded.isfinite()).any(0).nonzero()
-        losses = recorded[0].tolist()
-        return losses, (int(bad[0]) if bad.numel() else None)
+    def read(self) -> tuple[list[float], int | None, bool]:
+        """The losses of the steps since the last read (nats per batch), the index among them of the first
+        whose loss was not finite (None if all were), and whether every gradient applied so far was finite;
+        one device read."""
+        finite_gradients = self.optimizer.moments_finite().to(torch.float64).reshape(1)
+        recorded = torch.cat([torch.stack(self.losses).to(torch.float64).to(finite_gradients.device), finite_gradients]
+                             if self.losses else [finite_gradients]).cpu()
+        self.losses = []
+        losses, finite_gradients = recorded[:-1], bool(recorded[-1])
+        bad = (~losses.isfinite()).nonzero()
+        return losses.tolist(), (int(bad[0]) if bad.numel() else None), finite_gradients
 
 
 def differentiated(objective):

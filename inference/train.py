@@ -1,6 +1,6 @@
 """SVI training of a model/guide pair: one loop for built-in and user definitions.
 
-Each step (:mod:`.step`: an SVI step, :mod:`.optimizer`: Adam recording its largest gradient) maximizes
+Each step (:mod:`.step`: an SVI step, :mod:`.optimizer`: Adam whose state tells whether every gradient was finite) maximizes
 the chosen objective (:mod:`.objectives`) with the latent site weighted by β (:mod:`.kl_weight`); the
 loss Pyro reports is −objective summed over the batch, in nats. After every
 epoch the test set is scored at β = 1 (:mod:`.evaluate`) and ``save`` receives a :class:`TrainState`
@@ -193,17 +193,22 @@ def train(pair: Pair, train_x, test_x, options: TrainOptions,
 def _account(training_step: TrainingStep, state: TrainState, epoch: int, options: TrainOptions,
              failed_step: int | None = None) -> None:
     """Read the steps' losses from the device (once per epoch, and on an interrupt) into
-    ``state.partial_loss``, in step order; raise :class:`Diverged` at the first step whose loss or
-    gradient was not finite (or at ``failed_step``, a step that raised, when none before it was bad)."""
-    losses, bad = training_step.read()
+    ``state.partial_loss``, in step order; raise :class:`Diverged` when a loss or a gradient was not
+    finite (or at ``failed_step``, a step that raised). The step is named when a loss tells it: a
+    gradient is only known to have been non-finite at some step of the epoch (:class:`.optimizer.CheckedAdam`)."""
+    losses, bad, finite_gradients = training_step.read()
     first = state.step - len(losses) + 1            # 1-based index in the epoch of losses[0]
-    if bad is None and failed_step is not None:
-        bad = failed_step + 1 - first
     if bad is not None:
+        what = [f"the loss of step {first + bad} is not finite"]
+    elif failed_step is not None:   # checked as it ran (interpreted; or an invalid value met by a distribution)
+        what = [f"a value that step {failed_step + 1} computed (its loss or a gradient) is not finite"]
+    else:
+        what = []
+    what += [] if finite_gradients else ["a gradient of this epoch was not finite"]
+    if what:
         raise Diverged(
-            f"training diverged at epoch {epoch}, step {first + bad}: the loss or its gradient is "
-            f"not finite; lower --lr (now {options.lr}) or, for a Gaussian likelihood, raise "
-            f"--likelihood-scale; the last good checkpoint is kept")
+            f"training diverged at epoch {epoch}: {' and '.join(what)}; lower --lr (now {options.lr}) or, "
+            f"for a Gaussian likelihood, raise --likelihood-scale; the last good checkpoint is kept")
     for loss in losses:
         state.partial_loss += loss
 

@@ -118,34 +118,84 @@ def test_user_programs_are_not_compiled():
 
 
 @pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf")])
-def test_a_compiled_step_with_a_finite_loss_and_a_bad_gradient_is_found_at_the_epochs_read(poison):
-    """The loss of step 3 is finite (computed before its update); one gradient element is made NaN or ±inf
-    by a hook on the parameter: read() must name that step, from the sums recorded on the device."""
+@pytest.mark.parametrize("at", [3, 4])
+def test_a_compiled_step_with_a_finite_loss_and_a_bad_gradient_is_found_at_the_epochs_read(poison, at):
+    """The loss of step ``at`` is finite (computed before its update); one gradient element is made NaN or
+    ±inf by a hook on the parameter. read() must say a gradient was not finite, from Adam's state, and
+    name the first step whose loss then was not (none when it was the last step)."""
     pair = pair_of()
     step = TrainingStep(pair, TrainOptions(elbo="mc", batch_size=8), CheckedAdam(0.01))
     assert step.compiled
     x = images(8)
     with step.running():
         for i in range(5):
-            if i == 3:
+            if i == at:
                 loc = pyro.get_param_store().get_param("guide$$$loc.bias").unconstrained()
                 handle = loc.register_hook(lambda g: g.index_fill(0, torch.tensor([0]), poison))
             loss = step(x)
-            assert bool(torch.isfinite(loss)) is (i <= 3)   # after the bad update the parameters are NaN
-            if i == 3:
+            assert bool(torch.isfinite(loss)) is (i <= at)   # after the bad update the parameters are NaN
+            if i == at:
                 handle.remove()
-    losses, bad = step.read()
-    assert len(losses) == 5 and bad == 3
+    losses, bad, finite_gradients = step.read()
+    assert len(losses) == 5 and bad == (at + 1 if at < 4 else None) and finite_gradients is False
 
 
-def test_the_gradient_check_flags_exactly_non_finite_gradients_not_large_finite_ones():
+def test_a_compiled_run_of_good_steps_reads_finite():
+    step = TrainingStep(pair_of(), TrainOptions(elbo="mc", batch_size=8), CheckedAdam(0.01))
+    with step.running():
+        for _ in range(3):
+            step(images(8))
+    losses, bad, finite_gradients = step.read()
+    assert len(losses) == 3 and bad is None and finite_gradients is True
+
+
+@pytest.mark.parametrize("grads, finite", [
+    ((torch.tensor([1e18, -1e18, 3.0]), torch.tensor([1e18, 1e18])), True),      # g² ≈ 10³⁶: finite in float32
+    ((torch.tensor([1e21, 0.0, 0.0]), torch.tensor([0.0, 0.0])), False),          # (1 − β₂) g² overflows Adam's v
+    ((torch.tensor([1.0, float("inf"), 0.0]), torch.tensor([0.0, 0.0])), False),
+    ((torch.tensor([float("inf"), 0.0, 0.0]), torch.tensor([-float("inf"), 0.0])), False),
+    ((torch.tensor([0.0, 0.0, 0.0]), torch.tensor([float("nan"), 0.0])), False)])
+def test_the_gradient_check_flags_exactly_gradients_whose_square_is_not_finite(grads, finite):
     pyro.clear_param_store()
     p, q = (pyro.param(name, torch.zeros(n)).unconstrained() for name, n in (("p", 3), ("q", 2)))
     adam = CheckedAdam(0.01)
-    for grads, finite in [((torch.tensor([1e30, -1e30, 3.0]), torch.tensor([1e30, 1e30])), True),
-                          ((torch.tensor([1.0, float("inf"), 0.0]), torch.tensor([0.0, 0.0])), False),
-                          ((torch.tensor([float("inf"), 0.0, 0.0]), torch.tensor([-float("inf"), 0.0])), False),
-                          ((torch.tensor([0.0, 0.0, 0.0]), torch.tensor([float("nan"), 0.0])), False)]:
-        p.grad, q.grad = grads[0].clone(), grads[1].clone()
+    p.grad, q.grad = grads[0].clone(), grads[1].clone()
+    adam([p, q])
+    assert bool(adam.moments_finite()) is finite
+    for _ in range(3):   # and it stays so: later good gradients do not hide a bad one
+        p.grad, q.grad = torch.ones(3), torch.ones(2)
         adam([p, q])
-        assert bool(torch.isfinite(adam.gradient_sum)) is finite
+        assert bool(adam.moments_finite()) is finite
+
+
+@pytest.mark.parametrize("elbo", ["mc", "analytic", "iwae"])
+@pytest.mark.parametrize("spec", CONFIGS, ids=lambda spec: "-".join(spec.values()))
+def test_dropping_the_identity_operations_keeps_the_loss_and_the_gradients(spec, elbo, monkeypatch):
+    """The graph without its ×1, +0 and same-shape reshapes gives the numbers of the graph with them: the very
+    loss, and the gradients up to float rounding."""
+    import bayesvae.inference.compiled as compiled_module
+
+    def loss_and_gradients(drop):
+        monkeypatch.setattr(compiled_module, "drop_identities", drop)
+        pair, x = pair_of(**spec), images(8)
+        model, guide = kl_weighted(pair.model), kl_weighted(pair.guide)
+        with pair.active():
+            torch.manual_seed(5)
+            objective = CompiledObjective(elbo, 4 if elbo == "iwae" else None)
+            loss, params = objective.loss_and_grads(model, guide, x, torch.tensor(0.7))
+            graph = next(iter(objective.graphs.values())).fn.graph
+            return loss, [p.grad.clone() for p in params], graph
+
+    drop_identities = compiled_module.drop_identities
+    full = loss_and_gradients(lambda graph: None)
+    lean = loss_and_gradients(drop_identities)
+    assert torch.equal(full[0], lean[0])
+    # the same gradients, up to the order in which autograd adds the contributions of a merged operation
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6 * float(a.abs().max())) for a, b in zip(full[1], lean[1]))
+    ops = [len([n for n in graph.nodes() if n.kind().startswith("aten::")]) for graph in (full[2], lean[2])]
+    if any(n.kind().startswith("aten::") and n.kind().endswith("_") for n in full[2].nodes()):
+        assert ops[1] == ops[0]   # an in-place operation (the low-rank and full-covariance guides): left alone
+        return
+    assert ops[1] < ops[0]
+    assert not [n for n in lean[2].nodes() if (same := compiled_module._identity_input(n)) is not None
+                and compiled_module._same_type(same, n.output())]
