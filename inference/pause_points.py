@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -43,17 +44,31 @@ def pause_point(name: str) -> None:
     _seen[name] += 1
     if target is None or target != (name, _seen[name]):
         return
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "sigwait"):
+    if threading.current_thread() is not threading.main_thread():
         _announce(name)
-        threading.Event().wait()  # no signal masks here: only SIGKILL ends the pause
-    awaited = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, awaited)  # no signal is lost between announce and wait
+        threading.Event().wait()  # Python runs signal handlers in the main thread only: only SIGKILL ends this pause
+    signal.raise_signal(_wait_for_a_signal(name))  # the process's own handler sees it as if it had arrived here
+
+
+def _wait_for_a_signal(name: str) -> int:
+    """Announce the pause, then wait until SIGINT or SIGTERM arrives; return which.
+
+    Recording handlers are installed before the announcement, so no signal is lost between the two;
+    the main thread polls what they recorded. (Not ``sigwait``: a signal sent to the process can be
+    delivered to any thread that does not block it — a DataLoader's or Lightning's — and then never
+    becomes pending for a main thread waiting in ``sigwait``; Python's own handler, in contrast,
+    is always run in the main thread, whichever thread the signal was delivered to.)"""
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         _announce(name)
-        received = signal.sigwait(awaited)
+        while not received:
+            time.sleep(0.01)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    signal.raise_signal(received)  # the process's own handler sees it as if it had arrived here
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+    return received[0]
 
 
 def _announce(name: str) -> None:
