@@ -49,8 +49,9 @@ class CheckedAdam(pyro.optim.PyroOptim):
             p.grad = None
 
     def moments_finite(self) -> torch.Tensor:
-        """0-dim bool tensor on the parameters' device: every element of Adam's second moments is finite,
-        i.e. no gradient applied so far had a non-finite square (see the class docstring)."""
+        """0-dim bool tensor on the parameters' device (the CPU before the first step): every element of
+        Adam's second moments is finite, i.e. no gradient applied so far had a non-finite square (see the
+        class docstring)."""
         moments = [state["exp_avg_sq"] for state in self.adam.state.values()] if self.adam else []
         if not moments:
             return torch.tensor(True)

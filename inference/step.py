@@ -104,15 +104,12 @@ class TrainingStep:
 
     def read(self) -> tuple[list[float], int | None, bool]:
         """The losses of the steps since the last read (nats per batch), the index among them of the first
-        whose loss was not finite (None if all were), and whether every gradient applied so far was finite;
-        one device read."""
-        finite_gradients = self.optimizer.moments_finite().to(torch.float64).reshape(1)
-        recorded = torch.cat([torch.stack(self.losses).to(torch.float64).to(finite_gradients.device), finite_gradients]
-                             if self.losses else [finite_gradients]).cpu()
+        whose loss was not finite (None if all were), and whether every gradient applied so far was finite.
+        Called once per epoch: the only places the loop waits on the device."""
+        losses = torch.stack(self.losses).double().cpu() if self.losses else torch.zeros(0, dtype=torch.float64)
         self.losses = []
-        losses, finite_gradients = recorded[:-1], bool(recorded[-1])
         bad = (~losses.isfinite()).nonzero()
-        return losses.tolist(), (int(bad[0]) if bad.numel() else None), finite_gradients
+        return losses.tolist(), (int(bad[0]) if bad.numel() else None), bool(self.optimizer.moments_finite())
 
 
 def differentiated(objective):

@@ -26,12 +26,14 @@ class Bernoulli(dist.Bernoulli):
     image is scored under K latent draws (the evidence, without gradients) it first materializes the K
     copies, and on the CPU the likelihood then cost about as much as the decoder. Here the small pixel
     tensor is broadcast inside one multiplication and one log-sigmoid (:func:`log_sigmoid`). Training
-    (gradients, pixels of the logits' shape) keeps torch's fused kernel, the faster one there, backward included.
+    (gradients) and any scoring without a broadcast (one draw per image, as for the test ELBO) keep torch's
+    fused kernel, the faster one there, backward included, and so the exact numbers of a plain
+    ``dist.Bernoulli`` in a user's script.
     """
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if value.shape == self.logits.shape or torch.is_grad_enabled():
-            return super().log_prob(value)
+        if value.numel() == self.logits.numel() or torch.is_grad_enabled():  # nothing broadcast: torch's
+            return super().log_prob(value)  # own numbers, as a user's plain dist.Bernoulli gets them
         if self._validate_args:
             self._validate_sample(value)
         if bool(((value == 0) | (value == 1)).all()):  # a check over the pixels only, not the K copies

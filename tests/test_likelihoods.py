@@ -23,6 +23,15 @@ def test_broadcast_scoring_equals_torch_for_binary_pixels(scale):
     torch.testing.assert_close(fast, _reference(logits, pixels), rtol=1e-5, atol=1e-4)
 
 
+def test_one_draw_per_image_gives_torch_numbers_bit_for_bit():
+    """Without a broadcast (the test ELBO's single draw) a user's plain dist.Bernoulli scores exactly alike."""
+    generator = torch.Generator().manual_seed(2)
+    logits = 5 * torch.randn(1, 9, 1, 6, 6, generator=generator)  # one draw of 9 images, a leading draw dim
+    pixels = (torch.rand(9, 1, 6, 6, generator=generator) < 0.4).float()
+    with torch.no_grad():
+        assert torch.equal(BernoulliLikelihood()(logits).log_prob(pixels), _reference(logits, pixels))
+
+
 def test_grey_pixels_outside_the_support_keep_torch_value_without_validation():
     generator = torch.Generator().manual_seed(1)
     logits, grey = torch.randn(3, 4, 1, 5, 5, generator=generator), torch.rand(4, 1, 5, 5, generator=generator)
