@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
+from .compiled import CompiledLogWeights, traceable
 from .distributed import SINGLE_PROCESS, SingleProcess
 from .psis import KHAT_UNRELIABLE, pareto_khat
 from .terms import trace_terms
@@ -195,7 +196,7 @@ def block_seed(seed: int, block: int) -> int:
 @torch.no_grad()
 def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int = 25, batch_size: int = 100,
                           progress: bool | None = False, seed: int | None = None,
-                          runtime: SingleProcess = SINGLE_PROCESS) -> EvidenceEstimate:
+                          runtime: SingleProcess = SINGLE_PROCESS, compiled: bool | None = None) -> EvidenceEstimate:
     """Importance-sampled log p(x) for every image of ``x`` with K draws of the guide (see module docstring).
 
     ``chunk`` draws × ``batch_size`` images are traced at a time (vectorized in a particle plate);
@@ -205,6 +206,9 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     afterwards. With a data-parallel ``runtime`` each rank estimates a contiguous run of blocks and the
     per-image results are gathered in image order: the same numbers as one process for the same seed.
     ``progress``: True shows a tqdm bar over the N × K draws, None shows it only on a terminal.
+    ``compiled``: score the chunks after each block's first with :class:`.compiled.CompiledLogWeights`
+    (default: when the pair is :func:`.compiled.traceable`); the same numbers either way. The first chunk
+    is traced by Pyro: it checks the arguments (when validation is on) and that the guide has a density.
     Raises :class:`BadInput` for a point-mass guide (no importance weights) and for K < 2.
     """
     k = check_k(k)
@@ -219,6 +223,7 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     parts: list[tuple[torch.Tensor, ...]] = []
     validate = pyro.distributions.is_validation_enabled()
     devices = [x.device] if x.device.type == "cuda" else []
+    compiled_log_weights = CompiledLogWeights(pair) if (traceable(pair) if compiled is None else compiled) else None
     with tqdm(total=min(x.shape[0], len(mine) * size) * k, desc=f"evidence log p(x), K={k}", unit="draw",
               unit_scale=True, disable=None if progress is None else not progress, leave=False) as bar:
         for block in mine:
@@ -227,12 +232,16 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(block_seed(seed, block))
                 for i, count in enumerate(draw_counts(k, chunk)):
-                    # argument checks (pixels in the likelihood's support, ...) once per batch of images, not per chunk
-                    with pyro.validation_enabled(validate and i == 0):
-                        terms = trace_terms(pair, xb, num_samples=count)
-                    if terms.point_mass:
-                        raise BadInput(POINT_MASS_MESSAGE)
-                    log_w.append(terms.log_weight)
+                    if i > 0 and compiled_log_weights is not None:
+                        with pair.active():
+                            log_w.append(compiled_log_weights(xb, count))
+                    else:
+                        # argument checks (pixels in the likelihood's support, ...) once per batch of images
+                        with pyro.validation_enabled(validate and i == 0):
+                            terms = trace_terms(pair, xb, num_samples=count)
+                        if terms.point_mass:
+                            raise BadInput(POINT_MASS_MESSAGE)
+                        log_w.append(terms.log_weight)
                     bar.update(count * xb.shape[0])
             parts.append(summarize_log_weights(torch.cat(log_w)))
     columns = [torch.cat(column) for column in zip(*parts)]

@@ -18,7 +18,7 @@ from pyro import poutine
 
 from bayesvae.models.pair import Pair
 
-from .compiled import CompiledObjective
+from .compiled import CompiledObjective, traceable
 from .distributed import SINGLE_PROCESS, SingleProcess
 from .kl_weight import kl_weighted
 from .objectives import COMPILABLE, make_elbo
@@ -32,13 +32,9 @@ class NonFiniteStep(Exception):
 
 
 def compilable(pair: Pair, elbo: str) -> bool:
-    """True when training may compile the objective: it has a compiled form and model and guide are
-    the built-in programs (bayesvae.models), which run the same sites with the same shapes at every
-    call. A user's script may branch in Python between calls; it runs interpreted, and so does a pair under
-    bfloat16 autocast (``--precision bf16-mixed``, :mod:`.precision`: a trace would freeze autocast's weight copies)."""
-    programs = [getattr(fn, "__wrapped__", fn) for fn in (pair.model, pair.guide)]   # unwrap AtPrecision
-    return elbo in COMPILABLE and all(type(fn).__module__.startswith("bayesvae.models.") for fn in programs) \
-        and all(getattr(fn, "traceable", True) for fn in (pair.model, pair.guide))
+    """True when training may compile the objective: it has a compiled form and the pair is
+    :func:`.compiled.traceable` (the built-in programs, no bfloat16 autocast)."""
+    return elbo in COMPILABLE and traceable(pair)
 
 
 class TrainingStep:

@@ -68,17 +68,31 @@ class Terms:
         return kl.expand(self.log_likelihood.shape)[0]
 
 
+def traces(pair: Pair, x: torch.Tensor, num_samples: int = 1) -> tuple[poutine.Trace, poutine.Trace]:
+    """(guide trace, model trace replayed on its draws), with the log-densities of LATENT and OBSERVED
+    computed; ``pair``'s parameters must be active (:meth:`Pair.active`)."""
+    guide_trace = poutine.trace(in_particle_plate(pair.guide, num_samples)).get_trace(x)
+    model_trace = poutine.trace(
+        poutine.replay(in_particle_plate(pair.model, num_samples), trace=guide_trace)).get_trace(x)
+    guide_trace.compute_log_prob(site_filter=lambda name, site: name == LATENT)
+    model_trace.compute_log_prob(site_filter=lambda name, site: name in (LATENT, OBSERVED))
+    return guide_trace, model_trace
+
+
+def log_weight(guide_trace: poutine.Trace, model_trace: poutine.Trace) -> torch.Tensor:
+    """log p(x | z) + log p(z) − log q(z | x) of :func:`traces`, ``(S, N)``: the importance weights."""
+    nodes, q = model_trace.nodes, guide_trace.nodes[LATENT]
+    return (nodes[OBSERVED]["unscaled_log_prob"] + nodes[LATENT]["unscaled_log_prob"]
+            - q["unscaled_log_prob"]).expand(q["value"].shape[:2])
+
+
 def trace_terms(pair: Pair, x: torch.Tensor, num_samples: int = 1) -> Terms:
     """Sample z ~ q(z | x) ``num_samples`` times per image and score it under the model.
 
     Densities are read unscaled (β = 1, no subsampling scale): they are the model's own log-densities.
     """
     with pair.active():
-        guide_trace = poutine.trace(in_particle_plate(pair.guide, num_samples)).get_trace(x)
-        model_trace = poutine.trace(
-            poutine.replay(in_particle_plate(pair.model, num_samples), trace=guide_trace)).get_trace(x)
-    guide_trace.compute_log_prob(site_filter=lambda name, site: name == LATENT)
-    model_trace.compute_log_prob(site_filter=lambda name, site: name in (LATENT, OBSERVED))
+        guide_trace, model_trace = traces(pair, x, num_samples)
     q_site, p_site, x_site = guide_trace.nodes[LATENT], model_trace.nodes[LATENT], model_trace.nodes[OBSERVED]
     shape = (num_samples, x.shape[0])
     point = is_point_mass(q_site["fn"])
