@@ -41,7 +41,7 @@ class Sizes:
     svi_nets: tuple[str, ...] = ("mlp", "conv")
     svi_objectives: tuple[str, ...] = ("mc", "analytic")
     iwae_images: tuple[tuple[int, int], ...] = ((5, 10_000), (50, 2_560))   # (K, images)
-    repetitions: int = 5
+    repetitions: int = 9   # alternating epochs per SVI setting: one epoch varies by ±10 % on a shared 2-core VM
     evidence_images: int = 2_000
     coverage_seeds: int = 100
     evidence_k: int = 1_000
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every benchmark once on tiny sizes (no speed claims)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads for both sides of every ratio (default: torch's, %(default)s)")
-    parser.add_argument("--repetitions", type=int, help="alternating repetitions per SVI setting (default 5)")
+    parser.add_argument("--repetitions", type=int, help="alternating repetitions per SVI setting (default 9)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--out", type=Path, help="results file (default benchmarks/RESULTS.md; none with --quick)")
     args = parser.parse_args(argv)
