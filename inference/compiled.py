@@ -195,8 +195,10 @@ class CompiledLogWeights:
             return graph.fn(*graph.params(), x)
 
     def _compile(self, x: torch.Tensor, num_samples: int) -> Graph:
-        traced_fn = pyro.ops.jit.trace(lambda images: log_weight(*traces(self.pair, images, num_samples)),
-                                       ignore_warnings=True)
+        def log_weights(images: torch.Tensor) -> torch.Tensor:
+            return log_weight(*traces(self.pair, images, num_samples), (num_samples, images.shape[0]))
+
+        traced_fn = pyro.ops.jit.trace(log_weights, ignore_warnings=True)
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), warnings.catch_warnings(), _unoptimized():
             warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated", category=FutureWarning)

@@ -79,11 +79,11 @@ def traces(pair: Pair, x: torch.Tensor, num_samples: int = 1) -> tuple[poutine.T
     return guide_trace, model_trace
 
 
-def log_weight(guide_trace: poutine.Trace, model_trace: poutine.Trace) -> torch.Tensor:
-    """log p(x | z) + log p(z) − log q(z | x) of :func:`traces`, ``(S, N)``: the importance weights."""
-    nodes, q = model_trace.nodes, guide_trace.nodes[LATENT]
+def log_weight(guide_trace: poutine.Trace, model_trace: poutine.Trace, shape: tuple[int, int]) -> torch.Tensor:
+    """log p(x | z) + log p(z) − log q(z | x) of :func:`traces`: the importance weights, ``shape`` = (S, N)."""
+    nodes = model_trace.nodes
     return (nodes[OBSERVED]["unscaled_log_prob"] + nodes[LATENT]["unscaled_log_prob"]
-            - q["unscaled_log_prob"]).expand(q["value"].shape[:2])
+            - guide_trace.nodes[LATENT]["unscaled_log_prob"]).expand(shape)
 
 
 def trace_terms(pair: Pair, x: torch.Tensor, num_samples: int = 1) -> Terms:
