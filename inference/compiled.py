@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -141,22 +142,33 @@ class CompiledObjective:
 
 def _compile(kind: str, particles: int, model, guide, x: torch.Tensor, *args) -> Graph:
     elbo = make_jit_elbo(kind, particles)
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), warnings.catch_warnings(), _unoptimized():
-        # torch 2.x says TorchScript (which Pyro's JIT uses) is deprecated; the interpreted ELBOs remain
-        warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated", category=FutureWarning)
+    with _tracing(x):
         if kind == "analytic":
             elbo.differentiable_loss(model, guide, x, *args)        # traces and compiles; result unused
             compiled = elbo._differentiable_loss
         else:
             elbo.loss_and_surrogate_loss(model, guide, x, *args)
             compiled = elbo._loss_and_surrogate_loss
+    return _folded_graph(compiled, f"bayesvae_{kind}", pair=kind != "analytic")
+
+
+@contextmanager
+def _tracing(x: torch.Tensor):
+    """Around a first call of a Pyro JIT function: it draws none of the caller's randomness, runs as
+    traced, and torch's notice that TorchScript (which Pyro's JIT uses) is deprecated is not shown."""
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), warnings.catch_warnings(), _unoptimized():
+        warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated", category=FutureWarning)
+        yield
+
+
+def _folded_graph(compiled: pyro.ops.jit.CompiledFunction, name: str, pair: bool) -> Graph:
+    """The one graph that ``compiled`` traced, sizes folded and identities dropped, as a :class:`Graph`."""
     [traced] = compiled.compiled.values()
     graph = traced.graph.copy()
     fold_sizes(graph)
     drop_identities(graph)
-    return Graph(torch._C._create_function_from_graph(f"bayesvae_{kind}", graph), list(compiled._param_names),
-                 pair=kind != "analytic")
+    return Graph(torch._C._create_function_from_graph(name, graph), list(compiled._param_names), pair=pair)
 
 
 def traceable(pair: Pair) -> bool:
@@ -178,37 +190,38 @@ class CompiledLogWeights:
     whose graphs round their linear algebra differently (tests/test_evidence_compiled.py). Call inside ``pair.active()``, for
     a :func:`traceable` pair.
 
-    The built-in programs' one branch on data, the Bernoulli likelihood's "are all pixels 0 or 1"
-    (:class:`bayesvae.models.likelihoods.Bernoulli`), is part of the key, so a graph traced on binary
-    pixels never scores grey ones."""
+    The built-in programs' branches that a trace would freeze are part of the key: on the data, the
+    Bernoulli likelihood's "are all pixels 0 or 1" (:class:`bayesvae.models.likelihoods.Bernoulli`), so a
+    graph traced on binary pixels never scores grey ones, and on whether gradients are taken."""
 
     def __init__(self, pair: Pair):
         self.pair = pair
         self.graphs: dict[tuple, Graph] = {}
 
-    def __call__(self, x: torch.Tensor, num_samples: int) -> torch.Tensor:
-        key = (num_samples, tuple(x.shape), x.dtype, x.device, bool(((x == 0) | (x == 1)).all()))
-        if key not in self.graphs:
-            self.graphs[key] = self._compile(x, num_samples)
-        graph = self.graphs[key]
-        with _unoptimized():
-            return graph.fn(*graph.params(), x)
+    def for_images(self, x: torch.Tensor):
+        """``score(num_samples)`` → the log-weights ``(num_samples, N)`` of the images ``x``; the pixels are
+        looked at once here (one device read), not once per chunk of draws."""
+        images = (tuple(x.shape), x.dtype, x.device, bool(((x == 0) | (x == 1)).all()), torch.is_grad_enabled())
+
+        def score(num_samples: int) -> torch.Tensor:
+            key = (num_samples, *images)
+            if key not in self.graphs:
+                self.graphs[key] = self._compile(x, num_samples)
+            graph = self.graphs[key]
+            with _unoptimized():
+                return graph.fn(*graph.params(), x)
+        return score
 
     def _compile(self, x: torch.Tensor, num_samples: int) -> Graph:
         def log_weights(images: torch.Tensor) -> torch.Tensor:
             return log_weight(*traces(self.pair, images, num_samples), (num_samples, images.shape[0]))
 
         traced_fn = pyro.ops.jit.trace(log_weights, ignore_warnings=True)
-        devices = [x.device] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), warnings.catch_warnings(), _unoptimized():
-            warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated", category=FutureWarning)
+        # Pyro's first call captures the parameters with validation as set globally; the evidence checks
+        # the arguments on each block's first chunk only (traced by Pyro), so not here either
+        with _tracing(x), pyro.validation_enabled(False):
             traced_fn(x)
-        [traced] = traced_fn.compiled.values()
-        graph = traced.graph.copy()
-        fold_sizes(graph)
-        drop_identities(graph)
-        return Graph(torch._C._create_function_from_graph("bayesvae_log_weights", graph),
-                     list(traced_fn._param_names), pair=False)
+        return _folded_graph(traced_fn, "bayesvae_log_weights", pair=False)
 
 
 def fold_sizes(graph: torch._C.Graph) -> None:

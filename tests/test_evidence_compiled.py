@@ -36,7 +36,8 @@ def test_compiled_chunks_equal_pyro_traces(guide, spec, tolerance):
     differently (their linear algebra)."""
     pair = _digits_pair(guide, **spec)
     x = torch.bernoulli(torch.full((13, 1, 8, 8), 0.3), generator=torch.Generator().manual_seed(1))
-    # 13 images in blocks of 5 (5, 5, 3) and K = 23 in chunks of 7 (7, 7, 7, 2): six graph shapes
+    # 13 images in blocks of 5 (5, 5, 3) and K = 23 in chunks of 7 (7, 7, 7, 2); each block's first chunk is
+    # Pyro's, the rest compiled: four graphs, (7, 5), (2, 5), (7, 3), (2, 3)
     fast = estimate_log_evidence(pair, x, k=23, chunk=7, batch_size=5, seed=4, compiled=True)
     slow = estimate_log_evidence(pair, x, k=23, chunk=7, batch_size=5, seed=4, compiled=False)
     _assert_same(fast, slow, tolerance)
@@ -75,6 +76,6 @@ def test_user_scripts_are_scored_by_pyro_traces(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise AssertionError("a user's script was compiled")
-    monkeypatch.setattr(compiled_module.CompiledLogWeights, "__call__", refuse)
+    monkeypatch.setattr(compiled_module.CompiledLogWeights, "for_images", refuse)
     x = torch.bernoulli(torch.full((3, 1, 8, 8), 0.5), generator=torch.Generator().manual_seed(0))
     assert estimate_log_evidence(run.pair, x, k=10, chunk=3).log_px.isfinite().all()
