@@ -44,6 +44,7 @@ import pyro.infer
 import pyro.ops.jit
 from pyro.infer.util import get_dependent_plate_dims, is_identically_zero, torch_sum
 
+from .invariant_split import InvariantSplit, split_invariant
 from .objectives import check_objective
 from .terms import log_weight, traces
 from bayesvae.models.pair import Pair
@@ -196,23 +197,31 @@ class CompiledLogWeights:
 
     def __init__(self, pair: Pair):
         self.pair = pair
-        self.graphs: dict[tuple, Graph] = {}
+        self.graphs: dict[tuple, tuple[Graph, InvariantSplit | None]] = {}
 
     def for_images(self, x: torch.Tensor):
         """``score(num_samples)`` → the log-weights ``(num_samples, N)`` of the images ``x``; the pixels are
-        looked at once here (one device read), not once per chunk of draws."""
+        looked at once here (one device read), not once per chunk of draws. What does not change between
+        chunks of draws (the encoder on ``x``, :mod:`.invariant_split`) is computed at a chunk size's first
+        call and reused: the parameters must not change while ``score`` is used."""
         images = (tuple(x.shape), x.dtype, x.device, bool(((x == 0) | (x == 1)).all()), torch.is_grad_enabled())
+        fixed: dict[int, tuple] = {}
 
         def score(num_samples: int) -> torch.Tensor:
             key = (num_samples, *images)
             if key not in self.graphs:
                 self.graphs[key] = self._compile(x, num_samples)
-            graph = self.graphs[key]
+            graph, split = self.graphs[key]
+            inputs = (*graph.params(), x)
             with _unoptimized():
-                return graph.fn(*graph.params(), x)
+                if split is None:
+                    return graph.fn(*inputs)
+                if num_samples not in fixed:
+                    fixed[num_samples] = split.fixed_values(*inputs)
+                return split.rest(*inputs, *fixed[num_samples])
         return score
 
-    def _compile(self, x: torch.Tensor, num_samples: int) -> Graph:
+    def _compile(self, x: torch.Tensor, num_samples: int) -> tuple[Graph, InvariantSplit | None]:
         def log_weights(images: torch.Tensor) -> torch.Tensor:
             return log_weight(*traces(self.pair, images, num_samples), (num_samples, images.shape[0]))
 
@@ -221,7 +230,8 @@ class CompiledLogWeights:
         # the arguments on each block's first chunk only (traced by Pyro), so not here either
         with _tracing(x), pyro.validation_enabled(False):
             traced_fn(x)
-        return _folded_graph(traced_fn, "bayesvae_log_weights", pair=False)
+        graph = _folded_graph(traced_fn, "bayesvae_log_weights", pair=False)
+        return graph, split_invariant(graph.fn.graph, "bayesvae_log_weights")
 
 
 def fold_sizes(graph: torch._C.Graph) -> None:

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from bayesvae.models.errors import BadInput
 from bayesvae.models.pair import Pair
 
+from .allocator import keep_freed_blocks
 from .compiled import CompiledLogWeights, traceable
 from .distributed import SINGLE_PROCESS, SingleProcess
 from .psis import KHAT_UNRELIABLE, pareto_khat
@@ -210,6 +211,7 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     (default: when the pair is :func:`.compiled.traceable`); the same numbers either way (bit for bit, or
     within 10⁻⁶ nats for the low-rank and full-covariance guides, see that class). The first chunk
     is traced by Pyro: it checks the arguments (when validation is on) and that the guide has a density.
+    The first call in a process tunes glibc's allocator to keep freed large blocks (:mod:`.allocator`).
     Raises :class:`BadInput` for a point-mass guide (no importance weights) and for K < 2.
     """
     k = check_k(k)
@@ -218,6 +220,7 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     if chunk < 1 or batch_size < 1:
         raise BadInput(f"chunk and batch_size must be ≥ 1, got {chunk} and {batch_size}")
     started = time.perf_counter()
+    keep_freed_blocks()   # the chunks free and re-allocate the same large blocks (see .allocator)
     seed = runtime.from_writer(int(torch.randint(2**31, ())) if seed is None else seed)
     size = max(1, min(batch_size, MAX_HELD_WEIGHTS // k))
     mine = runtime.share(torch.arange(math.ceil(x.shape[0] / size))).tolist()
