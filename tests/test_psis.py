@@ -6,6 +6,7 @@ tail is Pareto with shape k = 1 − s²: for s = 0.2, k = 0.96, far above the 0.
 than the posterior (s > 1) has bounded weights (k < 0).
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,3 +69,25 @@ def trained_delta_pair():
     x = (data.test_x[:3] > 0.5).float()
     pair.initialize(x)
     return pair, x
+
+
+@pytest.mark.parametrize("kind", ["normal", "heavy", "ties", "below tiny", "pareto"])
+@pytest.mark.parametrize("k", [25, 26, 999, 1000])
+def test_the_evidences_khat_is_arviz_psislw_for_all_images_at_once(kind, k):
+    """``inference.psis.pareto_khat`` (vectorized over images, ArviZ for the rows it cannot take the same
+    way) gives ArviZ's own k̂ per image, NaN where ArviZ has none."""
+    import arviz as az
+
+    from bayesvae.inference.psis import _vectorized_khat, pareto_khat
+    rng = np.random.default_rng(k)
+    shape = (k, 23)
+    log_w = {"normal": lambda: rng.normal(0, 2, shape), "heavy": lambda: 3 * rng.standard_t(2, shape),
+             "ties": lambda: np.round(rng.normal(0, 1, shape), 1),
+             "below tiny": lambda: rng.normal(-1000, 300, shape),
+             "pareto": lambda: np.log(rng.pareto(0.8, shape) + 1e-300)}[kind]()
+    _, expected = az.psislw(log_w.T.copy())
+    expected = np.where(np.isfinite(expected), expected, np.nan)
+    np.testing.assert_allclose(pareto_khat(torch.from_numpy(log_w)).numpy(), expected, rtol=0, atol=1e-12)
+    _, by_arviz = _vectorized_khat(log_w.T.copy())
+    if kind in ("normal", "heavy", "pareto"):   # distinct weights well above log(tiny): no row left to ArviZ
+        assert not by_arviz.any()
