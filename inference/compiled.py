@@ -172,12 +172,20 @@ def _folded_graph(compiled: pyro.ops.jit.CompiledFunction, name: str, pair: bool
     return Graph(torch._C._create_function_from_graph(name, graph), list(compiled._param_names), pair=pair)
 
 
+BUILT_IN_MODULES = ("bayesvae.models.", "torch.nn.", "pyro.nn.", "pyro.distributions.")
+"""Where the classes of the built-in programs and of every network inside them come from."""
+
+
 def traceable(pair: Pair) -> bool:
-    """Model and guide are the built-in programs (bayesvae.models), which run the same sites with the same
-    shapes at every call, and no bfloat16 autocast wraps them (a trace would freeze autocast's weight
-    copies, :mod:`.precision`). A user's script may branch in Python between calls: it runs interpreted."""
+    """Model and guide are the built-in programs (bayesvae.models) made of built-in networks (theirs, torch's
+    layers, Pyro's autoregressive ones), which run the same sites with the same shapes at every call, and
+    no bfloat16 autocast wraps them (a trace would freeze autocast's weight copies, :mod:`.precision`).
+    A user's script may branch in Python between calls: it runs interpreted, also where it puts its own
+    network (an encoder, say) inside a built-in program."""
     programs = [getattr(fn, "__wrapped__", fn) for fn in (pair.model, pair.guide)]   # unwrap AtPrecision
+    parts = [part for fn in programs for part in (fn.modules() if isinstance(fn, torch.nn.Module) else [fn])]
     return all(type(fn).__module__.startswith("bayesvae.models.") for fn in programs) \
+        and all(type(part).__module__.startswith(BUILT_IN_MODULES) for part in parts) \
         and all(getattr(fn, "traceable", True) for fn in (pair.model, pair.guide))
 
 

@@ -79,3 +79,24 @@ def test_user_scripts_are_scored_by_pyro_traces(monkeypatch):
     monkeypatch.setattr(compiled_module.CompiledLogWeights, "for_images", refuse)
     x = torch.bernoulli(torch.full((3, 1, 8, 8), 0.5), generator=torch.Generator().manual_seed(0))
     assert estimate_log_evidence(run.pair, x, k=10, chunk=3).log_px.isfinite().all()
+
+
+def test_a_users_network_inside_a_built_in_guide_runs_interpreted():
+    """A built-in program around a network of the user's own (which may branch in Python) is not traced."""
+    from bayesvae.models.guides import NormalGuide
+
+    class UsersEncoder(torch.nn.Module):
+        out_features = 16
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(64, 16)
+
+        def forward(self, x):
+            h = self.linear(x.flatten(-3))
+            return h if float(h.mean()) > 0 else -h   # a branch on the data: a trace would freeze one side
+
+    pair = _digits_pair()
+    assert traceable(pair)
+    pair.guide = NormalGuide(UsersEncoder(), latent_dim=3)
+    assert not traceable(pair)
