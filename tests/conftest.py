@@ -14,6 +14,21 @@ warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor"
 MNIST_DIR = os.environ.get("BAYESVAE_MNIST_DIR")
 
 
+def pytest_configure(config):
+    """Import ArviZ once in the controlling process, before pytest-xdist starts its workers.
+
+    ArviZ 0.23 writes a daily marker at import (``~/.cache/arviz/daily_warning`` through a fixed
+    ``daily_warning.tmp`` and a rename) and offers no setting to skip it. Two workers importing it at
+    once on a machine without today's marker (every fresh CI clone) race on that one tmp file: one
+    rename fails with FileNotFoundError, that worker fails collection, and xdist stops the run
+    ("Different tests were collected"). Importing it here first writes today's marker, so the workers
+    only read it.
+    """
+    if hasattr(config, "workerinput"):  # a worker: the controller has already done it
+        return
+    import arviz  # noqa: F401
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     """One intra-op thread: the suite's nets are small, results do not depend on the core count, and on a

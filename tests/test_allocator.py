@@ -34,12 +34,18 @@ def _faults_per_round(mode: str, **env) -> tuple[str, int]:
 
 
 def test_freed_blocks_are_kept_instead_of_faulted_in_again():
-    default_took, default = _faults_per_round("default")
-    tuned_took, tuned = _faults_per_round("tuned")
+    """Baseline: a trim threshold of 1 MiB set by hand (which also stops glibc moving its mmap threshold, so
+    every 8 MiB block is mapped on request and returned on free): the count sees the pages faulted in again. glibc's own default is not a fixed baseline: whether it trims
+    depends on the heap's layout, which changes from run to run (0 or ~4,000 faults per round here, even
+    with PYTHONHASHSEED fixed; asserting on it made this test fail one run in three)."""
+    baseline_took, baseline = _faults_per_round("default", MALLOC_TRIM_THRESHOLD_=str(1 << 20))
     pages = 3 * (8 << 20) // os.sysconf("SC_PAGE_SIZE")
-    assert (default_took, tuned_took) == ("False", "True")
-    assert default > pages / 2          # glibc's default returns the blocks and faults them in again
-    assert tuned < pages / 20
+    assert baseline_took == "False"
+    assert baseline > pages / 2         # the count sees memory returned and faulted in again
+    for _ in range(3):                  # tuned: kept whatever the layout of that run's heap
+        tuned_took, tuned = _faults_per_round("tuned")
+        assert tuned_took == "True"
+        assert tuned < pages / 20
 
 
 def test_the_users_own_allocator_settings_are_left_alone():
