@@ -34,10 +34,11 @@ def _faults_per_round(mode: str, **env) -> tuple[str, int]:
 
 
 def test_freed_blocks_are_kept_instead_of_faulted_in_again():
-    """Baseline: a trim threshold of 1 MiB set by hand (which also stops glibc moving its mmap threshold, so
-    every 8 MiB block is mapped on request and returned on free): the count sees the pages faulted in again. glibc's own default is not a fixed baseline: whether it trims
-    depends on the heap's layout, which changes from run to run (0 or ~4,000 faults per round here, even
-    with PYTHONHASHSEED fixed; asserting on it made this test fail one run in three)."""
+    """Baseline: a trim threshold of 1 MiB set by hand (which also stops glibc moving its mmap threshold,
+    so every 8 MiB block is mapped on request and returned on free): the count sees the pages faulted in
+    again. glibc's own default is not a fixed baseline: whether it trims depends on the heap's layout,
+    which changes from run to run (0 or ~4,000 faults per round here, even with PYTHONHASHSEED fixed;
+    asserting on it made this test fail one run in three)."""
     baseline_took, baseline = _faults_per_round("default", MALLOC_TRIM_THRESHOLD_=str(1 << 20))
     pages = 3 * (8 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert baseline_took == "False"
