@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 with warnings.catch_warnings():  # arviz 0.23 announces its 1.x refactor at import
-    warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
     import arviz as az
 
 KHAT_UNRELIABLE = 0.7
