@@ -1,4 +1,5 @@
-"""Every ArviZ call of bayesvae, in one place (ArviZ 0.23; a move to ArviZ 1.x changes only this file).
+"""Every ArviZ call of the analysis, in one place (ArviZ 0.23; a move to ArviZ 1.x changes this file, the
+evidence's k̂ in inference/psis.py, and the import in inference/arviz_import.py).
 
 Two InferenceData objects describe one set of images with the same dims and coords:
 
@@ -22,11 +23,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from bayesvae.inference.arviz_import import az
 from bayesvae.inference.files import atomic_path
-
-with warnings.catch_warnings():  # arviz 0.23 announces its 1.x refactor at import
-    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
-    import arviz as az
 
 InferenceData = az.InferenceData
 DIMS = ["image", "latent"]

@@ -13,7 +13,6 @@ import errno
 import importlib
 import signal
 import sys
-import warnings
 
 from bayesvae.inference.interrupts import Terminated, terminate_by_exception
 from bayesvae.models.errors import BadInput
@@ -83,7 +82,6 @@ def fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
     args = None
     restore_sigterm = terminate_by_exception()
     try:

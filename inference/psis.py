@@ -19,14 +19,10 @@ Agreement with ``psislw`` to 10⁻¹² is checked in tests/test_psis.py.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
-with warnings.catch_warnings():  # arviz 0.23 announces its 1.x refactor at import
-    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
-    import arviz as az
+from .arviz_import import az
 
 KHAT_UNRELIABLE = 0.7
 """Above this k̂ the importance-sampled estimate is not to be trusted (Vehtari et al.)."""

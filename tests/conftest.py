@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
-
-warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
 
 MNIST_DIR = os.environ.get("BAYESVAE_MNIST_DIR")
 
