@@ -10,11 +10,15 @@ job itself needed on top of the data and the model.
 * evidence: ``estimate_log_evidence`` with K draws per image, streamed in blocks of 100 draws × 100
   images — O(block), whatever N and K.
 
-Each line runs twice: with glibc's default allocator, which keeps freed blocks of up to 32 MiB in the
-heap (its ``mmap`` threshold rises to the size of the largest block freed), so the peak can creep up
-with the number of blocks processed although no tensor outlives its block; and with
-``MALLOC_MMAP_THRESHOLD_`` fixed at 1 MiB, so every large block is returned to the system when freed:
-that peak is what the code itself holds at once.
+Each line runs twice: *as bayesvae runs* (no ``MALLOC_*`` setting in the environment: glibc's
+allocator, whose thresholds the evidence tunes to keep the blocks each chunk frees and asks for again,
+:mod:`bayesvae.inference.allocator`, and training leaves at glibc's defaults), where the heap keeps freed
+blocks of up to 32 MiB, so the peak includes what the allocator kept and depends on the heap's layout,
+which changes from run to run (evidence, N = 1,000, K = 1,000: 26–300 MiB over 32 fresh processes
+at five commits of 2026-12-02/03, below 75 MiB in 6 and 173–300 MiB in 26, low and high at the same
+commits, with or without bayesvae's tuning); and with ``MALLOC_MMAP_THRESHOLD_`` fixed at 1 MiB,
+so every large block is returned to the system when freed (bayesvae then leaves the allocator alone):
+that peak is what the code itself holds at once (72–80 MiB in 10 such processes).
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def child(job: str, n: int, k: int, threads: int) -> dict:
             "data_kib": x.numel() * x.element_size() // 1024}
 
 
-ALLOCATORS = {"glibc default": {}, "large blocks returned": {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}}
+ALLOCATORS = {"as bayesvae runs": {}, "large blocks returned": {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}}
 
 
 @dataclass
@@ -90,7 +94,7 @@ class Row:
         return self.peak_mib - self.setup_mib
 
 
-def measure(job: str, n: int, k: int, threads: int, allocator: str = "glibc default") -> Row:
+def measure(job: str, n: int, k: int, threads: int, allocator: str = "as bayesvae runs") -> Row:
     """Run :func:`child` in a fresh interpreter (so no earlier peak is counted) and read its report."""
     done = subprocess.run([sys.executable, "-m", "benchmarks.memory", job, str(n), str(k), str(threads)],
                           cwd=ROOT, capture_output=True, text=True, check=True,

@@ -63,7 +63,7 @@ FULL = Sizes()
 QUICK = Sizes(svi_images=256, svi_conv_images=64, svi_batches=(128,), iwae_images=((5, 256), (50, 128)), repetitions=1, evidence_images=20, coverage_seeds=3,
               evidence_k=20, surgery_images=200, evaluation_repetitions=1, data_images=256, data_epochs=1,
               stream_images=192, stream_epochs=1,
-              memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("glibc default",),
+              memory_training=(256,), memory_evidence=((20, 20),), memory_allocators=("as bayesvae runs",),
               scale_images=300, scale_epochs=2, scale_repetitions=1)
 
 
@@ -193,7 +193,9 @@ TITLES = {
                                        "binarization in the workers), timed inside the same loop as the steps "
                                        "(`benchmarks/streaming_loader.py`)."),
     "memory": ("4. Memory", "Peak resident memory of a fresh process per line (`VmHWM`); *peak − set-up* is "
-                            "what the job added to the loaded images and model. *large blocks returned* runs "
+                            "what the job added to the loaded images and model. *as bayesvae runs*: no `MALLOC_*` "
+                            "setting (the evidence tunes glibc to keep freed blocks, training does not); the "
+                            "heap's peak then depends on its layout, from run to run. *large blocks returned* runs "
                             "with `MALLOC_MMAP_THRESHOLD_=1048576`: glibc then gives every freed block of 1 MiB "
                             "or more back at once, so the peak is what the code holds, not what the allocator "
                             "kept (see `benchmarks/memory.py`)."),
