@@ -32,8 +32,8 @@ def test_a_worker_leaves_the_arviz_cache_alone(tmp_path):
 
 def test_bayesvae_imports_arviz_without_its_refactor_notice(tmp_path):
     """ArviZ's daily notice starts with a newline, so a filter on "ArviZ is undergoing ..." never matched
-    it (filters match from the start of the message); with warnings as errors, importing either of
-    bayesvae's ArviZ modules in a fresh cache fails if their filter misses it again."""
+    it (filters match from the start of the message); with warnings as errors, importing either module
+    that calls ArviZ in a fresh cache fails if the filter in inference/arviz_import.py misses it again."""
     for module in ("bayesvae.analysis.arviz_io", "bayesvae.inference.psis"):
         cache = tmp_path / module
         subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", f"import {module}"],
