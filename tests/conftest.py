@@ -19,12 +19,12 @@ def pytest_configure(config):
     once on a machine without today's marker (every fresh CI clone) race on that one tmp file: one
     rename fails with FileNotFoundError, that worker fails collection, and xdist stops the run
     ("Different tests were collected"). Importing it here first writes today's marker, so the workers
-    only read it; through ``arviz_io``, bayesvae's one door to ArviZ, which also silences its
-    refactor notice.
+    only read it; through ``inference/arviz_import.py``, the one place bayesvae imports ArviZ, which
+    also silences its refactor notice.
     """
     if hasattr(config, "workerinput"):  # a worker: the controller has already done it
         return
-    import bayesvae.analysis.arviz_io  # noqa: F401
+    import bayesvae.inference.arviz_import  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
