@@ -235,7 +235,7 @@ class CompiledLogWeights:
 
         traced_fn = pyro.ops.jit.trace(log_weights, ignore_warnings=True)
         # Pyro's first call captures the parameters with validation as set globally; the evidence checks
-        # the arguments on each block's first chunk only (traced by Pyro), so not here either
+        # the arguments apart, by Pyro's trace of one draw per image, so not here
         with _tracing(x), pyro.validation_enabled(False):
             traced_fn(x)
         graph = _folded_graph(traced_fn, "bayesvae_log_weights", pair=False)

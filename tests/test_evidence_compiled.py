@@ -8,6 +8,7 @@ from bayesvae.inference import compiled as compiled_module
 from bayesvae.inference.compiled import traceable
 from bayesvae.inference.evidence import estimate_log_evidence
 from bayesvae.models.build import ModelSpec, build_pair
+from bayesvae.models.errors import BadInput
 from bayesvae.models.linear_gaussian import exact_guide, linear_gaussian_pair, random_linear_gaussian
 
 FIELDS = ("log_px", "elbo", "se", "delta_se", "elbo_se", "khat")
@@ -36,8 +37,8 @@ def test_compiled_chunks_equal_pyro_traces(guide, spec, tolerance):
     differently (their linear algebra)."""
     pair = _digits_pair(guide, **spec)
     x = torch.bernoulli(torch.full((13, 1, 8, 8), 0.3), generator=torch.Generator().manual_seed(1))
-    # 13 images in blocks of 5 (5, 5, 3) and K = 23 in chunks of 7 (7, 7, 7, 2); each block's first chunk is
-    # Pyro's, the rest compiled: four graphs, (7, 5), (2, 5), (7, 3), (2, 3)
+    # 13 images in blocks of 5 (5, 5, 3) and K = 23 in chunks of 7 (7, 7, 7, 2), every chunk compiled:
+    # four graphs, (7, 5), (2, 5), (7, 3), (2, 3)
     fast = estimate_log_evidence(pair, x, k=23, chunk=7, batch_size=5, seed=4, compiled=True)
     slow = estimate_log_evidence(pair, x, k=23, chunk=7, batch_size=5, seed=4, compiled=False)
     _assert_same(fast, slow, tolerance)
@@ -54,6 +55,22 @@ def test_a_graph_traced_on_binary_pixels_never_scores_grey_ones():
         fast = estimate_log_evidence(pair, x, k=12, chunk=4, batch_size=4, seed=3, compiled=True)
         slow = estimate_log_evidence(pair, x, k=12, chunk=4, batch_size=4, seed=3, compiled=False)
     _assert_same(fast, slow)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_pyro_checks_every_block_of_images_compiled_or_not(compiled):
+    """The compiled chunks skip Pyro's checks; the evidence still makes them for every image: grey pixels in
+    the last block are refused under validation, and a point-mass guide has no importance weights."""
+    pair = _digits_pair()
+    generator = torch.Generator().manual_seed(2)
+    x = torch.cat([torch.bernoulli(torch.full((8, 1, 8, 8), 0.4), generator=generator),
+                   torch.rand(1, 1, 8, 8, generator=generator)])
+    with pyro.validation_enabled(True), pytest.raises(ValueError, match="support"):
+        estimate_log_evidence(pair, x, k=12, chunk=4, batch_size=4, compiled=compiled)
+    point_mass = _digits_pair("delta")
+    assert traceable(point_mass)
+    with pytest.raises(BadInput, match="point mass"):
+        estimate_log_evidence(point_mass, x[:8], k=12, chunk=4, batch_size=4, compiled=compiled)
 
 
 def test_linear_gaussian_pair_compiles_to_the_same_numbers():
