@@ -245,7 +245,7 @@ def estimate_log_evidence(pair: Pair, x: torch.Tensor, k: int = 1000, chunk: int
     devices = [x.device] if x.device.type == "cuda" else []
     compiled_log_weights = CompiledLogWeights(pair) if (traceable(pair) if compiled is None else compiled) else None
     if compiled_log_weights is not None and mine:   # every chunk compiled: check the arguments first, apart
-        _check_arguments(pair, x[mine[0] * size:(mine[-1] + 1) * size], chunk * size, devices)
+        _check_arguments(pair, x[mine[0] * size:(mine[-1] + 1) * size], min(chunk, k) * size, devices)
     with tqdm(total=min(x.shape[0], len(mine) * size) * k, desc=f"evidence log p(x), K={k}", unit="draw",
               unit_scale=True, disable=None if progress is None else not progress, leave=False) as bar:
         for block in mine:
