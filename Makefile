@@ -29,7 +29,7 @@ browser:
 		|| echo "note: could not install chromium: the report's browser test will be skipped"; \
 	else echo "note: chromium is missing (install the 'chromium' package as root): the report's browser test will be skipped"; fi
 
-## test: the default test suite, one pytest-xdist worker per core (about 3 minutes on 2 cores)
+## test: the default test suite, one pytest-xdist worker per core (3–6 minutes on 2 cores)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n auto
 
